@@ -1,0 +1,1 @@
+"""Configs (ml_collections): base building blocks, the paper set-ups, demo and tiny."""
