@@ -1,0 +1,116 @@
+"""Video preprocessing (ViViT): T frames at stride s, short-side resize, crops, [-1, 1].
+
+Train: a random temporal window of T frames taken every `stride` frames (looping over the
+clip when it is shorter, as DMVR does), short side resized to `short_side` times a scale
+jitter factor in `scale_jitter`, a random crop of the configured size, a random horizontal
+flip, optional colour augmentation. Eval: `temporal_views` windows evenly spaced over the
+clip x `spatial_views` crops (one: centre; three: start, centre and end of the longer
+side) of the clip resized to `short_side`, temporal-major (view = t * spatial + s).
+Only the frames a window uses are decoded.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from polyvit_tf.data import audio as audio_lib
+from polyvit_tf.data import augment
+from polyvit_tf.data.options import VideoOptions
+
+
+def window_indices(num_frames: tf.Tensor, start: tf.Tensor, opts: VideoOptions) -> tf.Tensor:
+  """Frame indices of one window, looping over a short clip, int32 (T,)."""
+  steps = tf.range(opts.num_frames, dtype=tf.int32) * opts.stride
+  return (tf.cast(start, tf.int32) + steps) % tf.maximum(tf.cast(num_frames, tf.int32), 1)
+
+
+def span(opts: VideoOptions) -> int:
+  """Frames covered by one window."""
+  return (opts.num_frames - 1) * opts.stride + 1
+
+
+def decode_frames(frames: tf.Tensor, indices: tf.Tensor, channels: int = 3) -> tf.Tensor:
+  """Encoded frames (n,) or uint8 frames (n, h, w, 3) -> uint8 (len(indices), h, w, C)."""
+  picked = tf.gather(frames, indices)
+  if picked.dtype == tf.string:
+    picked = tf.map_fn(
+        lambda f: tf.io.decode_image(f, channels=3, expand_animations=False), picked,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8))
+  if channels == 1:
+    picked = tf.image.rgb_to_grayscale(picked)
+  return picked
+
+
+def _resize_short_side(frames: tf.Tensor, short_side: tf.Tensor) -> tf.Tensor:
+  """(T, h, w, C) -> float32 with min(h', w') == short_side, aspect ratio kept."""
+  h = tf.cast(tf.shape(frames)[1], tf.float32)
+  w = tf.cast(tf.shape(frames)[2], tf.float32)
+  scale = tf.cast(short_side, tf.float32) / tf.minimum(h, w)
+  new = tf.cast(tf.math.round(tf.stack([h * scale, w * scale])), tf.int32)
+  return tf.image.resize(tf.cast(frames, tf.float32), new, method='bilinear')
+
+
+def _to_unit(frames: tf.Tensor) -> tf.Tensor:
+  return frames / 127.5 - 1.0
+
+
+def train_clip(frames: tf.Tensor, opts: VideoOptions, seed: tf.Tensor) -> tf.Tensor:
+  """One clip's frames (encoded (n,) or uint8 (n, h, w, 3)) -> float32 (T, H, W, C)."""
+  t_seed, scale_seed, crop_seed, flip_seed, color_seed = augment.split(seed, 5)
+  n = tf.shape(frames)[0]
+  if opts.augment:
+    start = augment.uniform_int(t_seed, 0, n - span(opts))
+  else:
+    start = audio_lib.view_starts(n, span(opts), 1)[0]
+  clip = decode_frames(frames, window_indices(n, start, opts), opts.channels)
+  height, width = opts.size
+  short = float(opts.resize_short_side)
+  if opts.augment:
+    low, high = opts.scale_jitter
+    factor = low + (high - low) * tf.random.stateless_uniform([], scale_seed)
+    short = tf.maximum(tf.math.round(short * factor), float(max(height, width)))
+  clip = _resize_short_side(clip, short)
+  if opts.augment:
+    clip = tf.image.stateless_random_crop(
+        clip, [opts.num_frames, height, width, opts.channels], crop_seed)
+    if opts.random_flip:
+      flip = augment.bernoulli(flip_seed, 0.5)
+      clip = tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
+    if opts.color_augment and opts.channels == 3:
+      clip = augment.color_augment(clip / 255.0, color_seed) * 255.0
+  else:
+    clip = _spatial_crops(clip, opts.size, 1)[0]
+  return tf.ensure_shape(_to_unit(clip), (opts.num_frames, height, width, opts.channels))
+
+
+def _spatial_crops(clip: tf.Tensor, size, num: int) -> list[tf.Tensor]:
+  """`num` crops of `size` (centre; or start, centre, end along the longer side)."""
+  height, width = size
+  h, w = tf.shape(clip)[1], tf.shape(clip)[2]
+  centre = ((h - height) // 2, (w - width) // 2)
+  if num == 1:
+    offsets = [centre]
+  else:
+    along_height = h > w
+    offsets = []
+    for i in range(num):
+      frac = i / (num - 1)
+      oh = tf.cast(tf.math.round(frac * tf.cast(h - height, tf.float32)), tf.int32)
+      ow = tf.cast(tf.math.round(frac * tf.cast(w - width, tf.float32)), tf.int32)
+      offsets.append((tf.where(along_height, oh, centre[0]),
+                      tf.where(along_height, centre[1], ow)))
+  return [clip[:, oh:oh + height, ow:ow + width, :] for oh, ow in offsets]
+
+
+def eval_views(frames: tf.Tensor, opts: VideoOptions) -> tf.Tensor:
+  """One clip's frames -> float32 (temporal * spatial views, T, H, W, C)."""
+  n = tf.shape(frames)[0]
+  starts = audio_lib.view_starts(n, span(opts), opts.temporal_views)
+  views = []
+  for t in range(opts.temporal_views):
+    clip = decode_frames(frames, window_indices(n, starts[t], opts), opts.channels)
+    clip = _resize_short_side(clip, opts.resize_short_side)
+    for crop in _spatial_crops(clip, opts.size, opts.spatial_views):
+      views.append(tf.ensure_shape(_to_unit(crop), (opts.num_frames, *opts.size,
+                                                    opts.channels)))
+  return tf.stack(views, axis=0)
