@@ -1,0 +1,69 @@
+"""Reader of the original Google ViT `.npz` (google-research/vision_transformer, AugReg).
+
+Keys: `embedding/{kernel,bias}`, `cls`, `Transformer/posembed_input/pos_embedding`
+(1, N + 1, D), `Transformer/encoderblock_<i>/{LayerNorm_0, MultiHeadDotProductAttention_1,
+LayerNorm_2, MlpBlock_3/Dense_{0,1}}`, `Transformer/encoder_norm`, optional `pre_logits`
+and `head`. A leading prefix (e.g. `params/`) is detected and allowed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from polyvit_tf.checkpoints import flax_vit
+from polyvit_tf.checkpoints.canonical import KeyReader
+from polyvit_tf.checkpoints.canonical import PretrainedViT
+from polyvit_tf.checkpoints.canonical import TokenizerWeights
+from polyvit_tf.checkpoints.canonical import split_posemb
+
+FORMAT = 'vit_npz'
+NAMES = flax_vit.BlockNames(norm1='LayerNorm_0', attention='MultiHeadDotProductAttention_1',
+                            norm2='LayerNorm_2', mlp='MlpBlock_3')
+
+
+def read(path: str) -> PretrainedViT:
+  """The ViT stored at `path` in canonical form (never unpickles)."""
+  where = f'{FORMAT}:{path}'
+  arrays = flax_vit.load_npz(path)
+  return from_arrays(arrays, where)
+
+
+def from_arrays(arrays: dict[str, np.ndarray], where: str) -> PretrainedViT:
+  p = flax_vit.find_prefix(arrays, 'embedding/kernel', where)
+  reader = KeyReader(arrays, where)
+  notes: list[str] = []
+  kernel = reader.take(p + 'embedding/kernel', (None, None, None, None))
+  d = int(kernel.shape[-1])
+  bias = reader.take(p + 'embedding/bias', (d,))
+  if reader.has(p + 'cls'):
+    cls = reader.take(p + 'cls', (1, 1, d)).reshape(d)
+  else:
+    cls = np.zeros((d,), np.float32)
+    notes.append('no class token in the checkpoint (a GAP model): every CLS token starts at 0.')
+  posemb_key = p + 'Transformer/posembed_input/pos_embedding'
+  posemb = reader.take(posemb_key, (1, None, d))
+  depth = flax_vit.count_blocks(arrays, p + 'Transformer/encoderblock')
+  blocks, heads, mlp_dim, origin = [], None, None, {}
+  for i in range(depth):
+    block, heads, mlp_dim = flax_vit.read_block(
+        reader, f'{p}Transformer/encoderblock_{i}/', NAMES, d, heads, mlp_dim)
+    blocks.append(block)
+    origin[f'block_{i}'] = f'{p}Transformer/encoderblock_{i}'
+  norm = {'gamma': reader.take(p + 'Transformer/encoder_norm/scale', (d,)),
+          'beta': reader.take(p + 'Transformer/encoder_norm/bias', (d,))}
+  pre_logits = (flax_vit.read_dense(reader, p + 'pre_logits/', d)
+                if reader.has(p + 'pre_logits/kernel') else None)
+  head_in = d if pre_logits is None else int(pre_logits['kernel'].shape[1])
+  head = (flax_vit.read_dense(reader, p + 'head/', head_in)
+          if reader.has(p + 'head/kernel') else None)
+  skipped = reader.finish()
+  posemb, grid, has_cls = split_posemb(posemb, None, where)
+  if not has_cls:
+    notes.append('position embeddings cover the patches only: the CLS slot starts at 0.')
+  origin.update(kernel=p + 'embedding/kernel', bias=p + 'embedding/bias', cls=p + 'cls',
+                posemb=posemb_key, encoder_norm=p + 'Transformer/encoder_norm', head=p + 'head',
+                pre_logits=p + 'pre_logits')
+  return PretrainedViT(
+      source=where, tokenizer=TokenizerWeights(kernel, bias, cls, posemb, grid),
+      blocks=blocks, encoder_norm=norm, head=head, pre_logits=pre_logits, num_heads=heads,
+      origin=origin, skipped=skipped, notes=notes)
