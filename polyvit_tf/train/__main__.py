@@ -1,0 +1,47 @@
+"""`python -m polyvit_tf.train --config=<config> --workdir=<dir>`: train, then evaluate.
+
+Resumes from the newest checkpoint in --workdir. Exit codes: 0 done, 2 config error,
+3 non-finite loss (the last good checkpoint is kept), 143 preempted (SIGTERM; saved).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from polyvit_tf.model.spec import ConfigError
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (e.g. '
+                                          'polyvit_tf/configs/demo.py).', lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory (checkpoints, summaries, '
+                               'eval reports).')
+_DATA = flags.DEFINE_string('data', '', 'Data provider module[:attribute] with '
+                            'train_dataset/eval_dataset; default polyvit_tf.data.pipeline.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  del argv
+  from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
+  try:
+    data = loop.load_provider(_DATA.value) if _DATA.value else None  # default: lazily
+    loop.run(_CONFIG.value, _WORKDIR.value, data=data)
+  except ConfigError as e:
+    logging.error('Config error: %s', e)
+    print(f'Config error: {e}', file=sys.stderr)
+    sys.exit(2)
+  except loop.NonFiniteLossError as e:
+    logging.error('%s', e)
+    print(e, file=sys.stderr)
+    sys.exit(3)
+  except loop.Preempted as e:
+    logging.warning('%s', e)
+    sys.exit(143)
+
+
+if __name__ == '__main__':
+  app.run(main)

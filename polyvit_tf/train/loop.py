@@ -1,0 +1,372 @@
+"""The co-training loop: `run(config, workdir)` trains per the config and evaluates at the end.
+
+The host walks the schedule (a pure function of the config and seed): step s trains task
+schedule.task_at(s) with lr_task * factor(s) through that task's traced step function, so
+every replica and every worker runs the same task in the same step without communicating.
+State lives on the device and in checkpoints (model, optimizer, global step, per-task data
+positions, RNG states); a restarted run restores the newest checkpoint of its work directory,
+re-opens each task's data stream at its position (skip_batches) and continues the schedule.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+
+import keras
+import ml_collections
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from polyvit_tf import workdir as workdir_lib
+from polyvit_tf.configs import io as config_io
+from polyvit_tf.model import weights
+from polyvit_tf.model.polyvit import PolyViT
+from polyvit_tf.model.spec import ConfigError, task_names, validate_model_config
+from polyvit_tf.train import checkpointing
+from polyvit_tf.train import evaluation
+from polyvit_tf.train import lr as lr_lib
+from polyvit_tf.train import metrics as metrics_lib
+from polyvit_tf.train import optim
+from polyvit_tf.train import schedules
+from polyvit_tf.train import strategy as strategy_lib
+from polyvit_tf.train import summaries as summaries_lib
+from polyvit_tf.train.steps import StepFactory
+
+# Sections that may change between a run and its resumption (they do not affect the result
+# of a step); any other difference from <workdir>/config.json is an error.
+RESUMABLE_SECTIONS = ('train', 'eval', 'distribution')
+
+
+class NonFiniteLossError(RuntimeError):
+  """The loss or the gradient norm became NaN/inf; the run stopped without updating."""
+
+
+class Preempted(RuntimeError):
+  """SIGTERM (preemption) arrived; a checkpoint was saved and the run stopped."""
+
+
+def default_data():
+  """The default data provider: polyvit_tf.data.pipeline (imported only when needed)."""
+  return importlib.import_module('polyvit_tf.data.pipeline')
+
+
+def load_provider(spec: str = ''):
+  """A data provider named `module` or `module:attribute` ('' = the default pipeline): any
+  object with train_dataset(config, task, *, seed, batch_size=None, input_context=None,
+  skip_batches=0) and eval_dataset(config, task, *, split='eval', batch_size=None,
+  input_context=None)."""
+  if not spec:
+    return default_data()
+  module, _, attribute = spec.partition(':')
+  provider = importlib.import_module(module)
+  if attribute:
+    provider = getattr(provider, attribute)
+  for method in ('train_dataset', 'eval_dataset'):
+    if not callable(getattr(provider, method, None)):
+      raise ValueError(f'data provider {spec!r} has no {method}().')
+  return provider
+
+
+def validate_eval_config(config: ml_collections.ConfigDict) -> None:
+  validate_model_config(config)
+  for task in task_names(config):
+    views = config.tasks[task].get('eval_views', 1)
+    if not isinstance(views, int) or views < 1:
+      raise ConfigError(f'tasks.{task}.eval_views must be an integer >= 1, got {views!r}.')
+  how = config.eval.get('view_averaging', 'probs')
+  if how not in metrics_lib.VIEW_AVERAGING:
+    raise ConfigError(f'eval.view_averaging: {how!r} is not one of '
+                      f'{list(metrics_lib.VIEW_AVERAGING)}.')
+  if not isinstance(config.eval.batch_size, int) or config.eval.batch_size < 1:
+    raise ConfigError(f'eval.batch_size must be a positive integer, got '
+                      f'{config.eval.batch_size!r}.')
+  strategy_lib.validate(config)
+
+
+def validate_config(config: ml_collections.ConfigDict
+                    ) -> tuple[schedules.Schedule, lr_lib.LearningRate]:
+  """Checks every section the trainer uses (before any data is read); raises ConfigError
+  naming the offending key. Returns the schedule and learning rates."""
+  validate_eval_config(config)
+  for task in task_names(config):
+    b = config.tasks[task].batch_size
+    if not isinstance(b, int) or b < 1:
+      raise ConfigError(f'tasks.{task}.batch_size must be a positive integer, got {b!r}.')
+  schedule = schedules.build(config)
+  rates = lr_lib.from_config(config, schedule)
+  optim.validate(config)
+  for key in ('checkpoint_every_steps', 'log_every_steps', 'eval_every_steps',
+              'total_steps_override'):
+    value = config.train.get(key, 0)
+    if not isinstance(value, int) or value < 0:
+      raise ConfigError(f'train.{key} must be an integer >= 0, got {value!r}.')
+  if config.train.log_every_steps < 1:
+    raise ConfigError('train.log_every_steps must be >= 1.')
+  if config.eval.get('periodic_split', 'eval') not in evaluation.SPLITS:
+    raise ConfigError(f'eval.periodic_split: {config.eval.periodic_split!r} is not one of '
+                      f'{list(evaluation.SPLITS)}.')
+  return schedule, rates
+
+
+def check_batch_sizes(config: ml_collections.ConfigDict, replicas: int) -> None:
+  for task in task_names(config):
+    if config.tasks[task].batch_size % replicas:
+      raise ConfigError(f'tasks.{task}.batch_size={config.tasks[task].batch_size} is not '
+                        f'divisible by the {replicas} replicas of the strategy.')
+  if config.eval.batch_size % replicas:
+    raise ConfigError(f'eval.batch_size={config.eval.batch_size} is not divisible by the '
+                      f'{replicas} replicas of the strategy.')
+
+
+def _flat(d: dict, prefix: str = '') -> dict:
+  out = {}
+  for k, v in d.items():
+    if isinstance(v, dict):
+      out.update(_flat(v, f'{prefix}{k}.'))
+    else:
+      out[f'{prefix}{k}'] = v
+  return out
+
+
+def config_differences(a: ml_collections.ConfigDict, b: ml_collections.ConfigDict,
+                       ignore=RESUMABLE_SECTIONS) -> list[str]:
+  """Dotted keys whose values differ between two configs (outside `ignore` sections)."""
+  fa = _flat(json.loads(a.to_json(sort_keys=True)))
+  fb = _flat(json.loads(b.to_json(sort_keys=True)))
+  keys = sorted(set(fa) | set(fb))
+  return [k for k in keys if k.split('.')[0] not in ignore and fa.get(k) != fb.get(k)]
+
+
+def build_model(config: ml_collections.ConfigDict) -> PolyViT:
+  """The PolyViT of `config` (call under the strategy scope); mixed_bfloat16 compute when
+  `train.mixed_precision` (the policy is set only while the layers are built)."""
+  previous = keras.mixed_precision.global_policy()
+  if config.train.get('mixed_precision', False):
+    keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    return PolyViT(config, seed=int(config.seed))
+  finally:
+    keras.mixed_precision.set_global_policy(previous)
+
+
+class Trainer:
+  """Owns a run: strategy, model, optimizer, steps, checkpoints, summaries, evaluation.
+
+  `trainable`: 'all' (co-training) or 'heads' (linear probes: the encoder is frozen and run
+  in inference mode). `init_fn(model)` replaces `config.init` as the initialisation of a
+  fresh run (the probe uses it to load a trained encoder).
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, data=None,
+               strategy: tf.distribute.Strategy | None = None, trainable: str = 'all',
+               init_fn=None):
+    self.schedule, self.rates = validate_config(config)
+    if trainable not in ('all', 'heads'):
+      raise ValueError(f"trainable must be 'all' or 'heads', got {trainable!r}")
+    self._check_workdir_config(config, workdir)
+    self.config, self.workdir = config, workdir
+    self.tasks = task_names(config)
+    override = int(config.train.get('total_steps_override', 0) or 0)
+    self.num_steps = (min(override, self.schedule.num_steps) if override
+                      else self.schedule.num_steps)
+    self.strategy = strategy or strategy_lib.from_config(config)
+    check_batch_sizes(config, self.strategy.num_replicas_in_sync)
+    self.data = data if data is not None else default_data()
+    self.is_chief = bool(self.strategy.extended.should_checkpoint)
+    with self.strategy.scope():
+      self.model = build_model(config)
+      variables = self.model.trainable_variables
+      if trainable == 'heads':
+        heads = {id(v) for t in self.tasks for v in self.model.heads[t].trainable_variables}
+        variables = [v for v in variables if id(v) in heads]
+      self.optimizer = optim.Optimizer(config, variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name='global_step')
+      self.positions = {t: tf.Variable(0, dtype=tf.int64, trainable=False, name=f'data_{t}')
+                        for t in self.tasks}
+    self.steps = StepFactory(self.model, self.optimizer, self.strategy, config,
+                             step=self.step, data_positions=self.positions,
+                             encoder_training=trainable == 'all')
+    self.evaluator = evaluation.Evaluator(config, self.strategy, self.steps, self.data)
+    self.checkpointer = checkpointing.Checkpointer(
+        workdir, self.model, self.optimizer, self.step, self.positions,
+        max_to_keep=int(config.train.max_checkpoints_to_keep), strategy=self.strategy)
+    self.summaries = summaries_lib.Summaries(workdir, self.tasks, enabled=self.is_chief)
+    restored = self.checkpointer.restore_latest()
+    if restored:
+      logging.info('Resumed from %s at step %d.', restored, int(self.step.numpy()))
+    else:
+      self._initialise(init_fn)
+      if self.is_chief:
+        workdir_lib.save_config(workdir, config)
+    logging.info('%s; schedule %s: %d steps (%s); %d trainable tensors.',
+                 strategy_lib.describe(self.strategy), self.schedule.name, self.num_steps,
+                 ', '.join(f'{t}: {n}' for t, n in
+                           self.schedule.counts(self.num_steps).items()),
+                 len(variables))
+
+  @staticmethod
+  def _check_workdir_config(config, workdir):
+    if not tf.io.gfile.exists(workdir_lib.config_path(workdir)):
+      return
+    saved = config_io.load(workdir_lib.config_path(workdir))
+    diff = config_differences(saved, config)
+    if diff:
+      raise ConfigError(f'{workdir_lib.config_path(workdir)}: the work directory was started '
+                        f'with a different config; differing keys: {diff}. Use a new '
+                        '--workdir or the same config.')
+
+  def _initialise(self, init_fn) -> None:
+    if init_fn is not None:
+      init_fn(self.model)
+      return
+    init = self.config.get('init')
+    if init is not None and init.get('source'):
+      from polyvit_tf import checkpoints  # pylint: disable=import-outside-toplevel
+      report = checkpoints.initialise_from_config(self.model, self.config)
+      logging.info('Initialised from %s:\n%s', init.source, report)
+
+  # -------------------------------------------------------------------------- training
+  def _iterator(self, task: str, skip: int):
+    config, data, seed, strategy = self.config, self.data, int(self.config.seed), self.strategy
+
+    def fn(ctx: tf.distribute.InputContext):
+      # A step takes one per-replica batch for each of the pipeline's local replicas, so
+      # `skip` steps are skip * local_replicas elements of this pipeline's stream.
+      local_replicas = max(1, ctx.num_replicas_in_sync // ctx.num_input_pipelines)
+      return strategy_lib.adapt_dataset(
+          data.train_dataset(config, task, seed=seed, input_context=ctx,
+                             skip_batches=skip * local_replicas),
+          strategy)
+
+    return iter(self.strategy.distribute_datasets_from_function(fn))
+
+  def save(self) -> str:
+    path = self.checkpointer.save()
+    logging.info('Saved checkpoint %s', path)
+    return path
+
+  def train(self) -> int:
+    """Runs the schedule from the current step to the end; returns the final step."""
+    start, total = int(self.step.numpy()), self.num_steps
+    expected = self.schedule.counts(start)
+    actual = {t: int(v.numpy()) for t, v in self.positions.items()}
+    if actual != expected:
+      raise RuntimeError(f'checkpoint data positions {actual} do not match schedule '
+                         f'{self.schedule.name} at step {start} ({expected}).')
+    if start >= total:
+      logging.info('Nothing to train: step %d of %d.', start, total)
+      return start
+    iterators = {t: self._iterator(t, actual[t]) for t in self.tasks}
+    watcher = checkpointing.PreemptionWatcher(
+        self.strategy, int(self.config.train.get('preemption_sync_every_steps', 10)))
+    progress = summaries_lib.Progress(total, start)
+    train, log_every = self.config.train, int(self.config.train.log_every_steps)
+    last_saved = start
+    try:
+      for s in range(start, total):
+        task = self.schedule.task_at(s)
+        t0 = time.monotonic()
+        if isinstance(task, tuple):  # accumulated: one update from every task's batch
+          rate = self.rates('*', s)
+          step_fn = self.steps.accumulated_step(task)
+          task_losses, norm, ok = step_fn(tuple(iterators[t] for t in task),
+                                          tf.constant(rate, tf.float32))
+          values = [float(l) for l in task_losses]
+          seconds = (time.monotonic() - t0) / len(task)
+          for t, v in zip(task, values):
+            progress.record(t, v, float(norm), rate, self.config.tasks[t].batch_size, seconds)
+          loss_value, label = sum(values), 'all tasks (accumulated)'
+        else:
+          rate = self.rates(task, s)
+          loss, norm, ok = self.steps.train_step(task)(iterators[task],
+                                                       tf.constant(rate, tf.float32))
+          loss_value, label = float(loss), repr(task)
+          progress.record(task, loss_value, float(norm), rate,
+                          self.config.tasks[task].batch_size, time.monotonic() - t0)
+        if not bool(ok):
+          raise NonFiniteLossError(
+              f'Non-finite loss {loss_value} (gradient norm {float(norm)}) at step {s} '
+              f'(task {label}); the update was not applied and training stopped. The last '
+              f'good checkpoint is {self.checkpointer.latest() or "none (nothing saved yet)"}.')
+        done = s + 1
+        if done % log_every == 0 or done == total:
+          progress.flush(done, self.summaries)
+        if train.checkpoint_every_steps and done % train.checkpoint_every_steps == 0:
+          self.save()
+          last_saved = done
+        if train.eval_every_steps and done % train.eval_every_steps == 0 and done < total:
+          split = self.config.eval.get('periodic_split', 'eval')
+          results = self.evaluator.evaluate(split)
+          self.summaries.eval(done, split, results)
+          logging.info('Evaluation at step %d:\n%s', done,
+                       evaluation.format_table(results, f'{split} split'))
+        if watcher.should_stop(done):
+          if last_saved != done:
+            self.save()
+          raise Preempted(f'Preempted (SIGTERM) at step {done}; checkpoint saved.')
+      if last_saved != total:
+        self.save()
+    finally:
+      watcher.close()
+      self.summaries.flush()
+    return total
+
+  def evaluate(self, split: str = 'eval', write: bool = True) -> dict:
+    results = self.evaluator.evaluate(split)
+    step = int(self.step.numpy())
+    self.summaries.eval(step, split, results)
+    self.summaries.flush()
+    if write and self.is_chief:
+      evaluation.write_report(self.workdir, results, split, step)
+    logging.info('\n%s', evaluation.format_table(results, f'{split} split at step {step}'))
+    return results
+
+  def close(self) -> None:
+    self.checkpointer.close()
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *, data=None) -> dict:
+  """Trains per `config` in `workdir` (resuming from its newest checkpoint), evaluates on
+  the eval split, writes <workdir>/eval/metrics.json and returns
+  {task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}}."""
+  trainer = Trainer(config, workdir, data=data)
+  try:
+    trainer.train()
+    return trainer.evaluate('eval')
+  finally:
+    trainer.close()
+
+
+def evaluate(config: ml_collections.ConfigDict, workdir: str, *, data=None,
+             split: str = 'eval', checkpoint: str | None = None,
+             strategy: tf.distribute.Strategy | None = None) -> dict:
+  """Evaluates the newest (or the given) checkpoint of `workdir` on `split` of every task,
+  writes <workdir>/eval/metrics[_<split>].json and report_<split>.md, returns the metrics."""
+  validate_eval_config(config)
+  if split not in evaluation.SPLITS:
+    raise ConfigError(f'split: {split!r} is not one of {list(evaluation.SPLITS)}.')
+  strategy = strategy or strategy_lib.from_config(config)
+  if config.eval.batch_size % strategy.num_replicas_in_sync:
+    raise ConfigError(f'eval.batch_size={config.eval.batch_size} is not divisible by the '
+                      f'{strategy.num_replicas_in_sync} replicas of the strategy.')
+  data = data if data is not None else default_data()
+  with strategy.scope():
+    model = build_model(config)
+  path = checkpoint or workdir_lib.latest_checkpoint(workdir)
+  status = tf.train.Checkpoint(model=weights.checkpoint(model)).read(path)
+  status.expect_partial().assert_existing_objects_matched()
+  steps = StepFactory(model, None, strategy, config, step=None, data_positions={},
+                      encoder_training=False)
+  results = evaluation.Evaluator(config, strategy, steps, data).evaluate(split)
+  if strategy.extended.should_checkpoint:
+    evaluation.write_report(workdir, results, split)
+  logging.info('\n%s', evaluation.format_table(results, f'{split} split ({path})'))
+  return results
+
+
+def final_weights(trainer: Trainer) -> dict[str, np.ndarray]:
+  """The model's trainable weights by name (tests and tools compare runs with it)."""
+  return weights.get(trainer.model)

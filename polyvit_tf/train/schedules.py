@@ -1,0 +1,136 @@
+"""Task sampling schedules of Sec. 4.2 / Fig. 2: which task every SGD step trains.
+
+A schedule is a pure function of (config, seed): every worker computes the same one without
+communicating, and a resumed run continues it from its global step. U_j is
+`tasks.<j>.train_steps` (the single-task baseline's step count) and T the number of tasks.
+
+  task_by_task  U = sum U_j; U_j1 steps of task j1, then U_j2 of j2, ... in a seeded random
+                task order (or `schedule.task_order`, e.g. the paper's Appendix B order).
+  alternating   U = sum U_j; one step per task in a fixed repeating order (task_order or
+                config order); U/T steps per task (the first U mod T tasks get one more).
+  uniform       U = sum U_j; exactly U/T steps per task (as above), randomly permuted.
+  weighted      exactly U_j steps of task j, randomly permuted (U = sum U_j).
+  accumulated   U = (sum U_j) / T updates (rounded down, at least 1); every update sums the
+                gradients of one batch of every task.
+
+The original code has only `weighted`, permutes with a FIXED key (ignoring the run's seed) and
+skips slot 0 while using the last slot twice (an off-by-one). Here the permutation is seeded by
+`config.seed` and every slot is used exactly once, so task j gets exactly U_j steps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import ml_collections
+import numpy as np
+
+from polyvit_tf.model.spec import ConfigError, task_names
+
+SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
+ALL_TASKS = -1  # task id of an accumulated step (every task)
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """The task of every step. `task_ids[s]` indexes `tasks` (ALL_TASKS for accumulated)."""
+  name: str
+  tasks: tuple[str, ...]
+  task_ids: np.ndarray  # (U,) int32
+
+  @property
+  def num_steps(self) -> int:
+    return int(self.task_ids.shape[0])
+
+  def task_at(self, step: int) -> str | tuple[str, ...]:
+    """The task of global step `step` (0-based); all tasks for an accumulated step."""
+    i = int(self.task_ids[step])
+    return self.tasks if i == ALL_TASKS else self.tasks[i]
+
+  def counts(self, stop: int | None = None) -> dict[str, int]:
+    """Steps (batches) of each task among steps [0, stop)."""
+    ids = self.task_ids[:self.num_steps if stop is None else stop]
+    if self.name == 'accumulated':
+      return {t: int(ids.shape[0]) for t in self.tasks}
+    return {t: int(np.sum(ids == j)) for j, t in enumerate(self.tasks)}
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+  """SplitMix64 finaliser on uint64 arrays (wrapping arithmetic): a fixed, portable hash."""
+  with np.errstate(over='ignore'):
+    x = (x + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+    x = ((x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+    x = ((x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+    return x ^ (x >> np.uint64(31))
+
+
+def permutation(n: int, seed: int, salt: int = 0) -> np.ndarray:
+  """A seeded random permutation of range(n) that depends only on (n, seed, salt).
+
+  Sorting by a 64-bit hash of (seed, salt, index) is defined by this code alone (not by a
+  library's random stream), so every worker and every NumPy version gets the same order.
+  """
+  key = _splitmix64(np.array([(seed & 0xFFFFFFFF) << 32 | (salt & 0xFFFFFFFF)],
+                             dtype=np.uint64))
+  hashes = _splitmix64(np.arange(n, dtype=np.uint64) ^ key)
+  return np.argsort(hashes, kind='stable').astype(np.int64)
+
+
+def _order(config: ml_collections.ConfigDict, tasks: list[str]) -> list[str] | None:
+  """schedule.task_order validated as a permutation of the tasks, or None when empty."""
+  order = list(config.schedule.get('task_order', ()) or ())
+  if not order:
+    return None
+  unknown = [t for t in order if t not in tasks]
+  if unknown:
+    raise ConfigError(f'schedule.task_order: unknown task(s) {unknown}; the config has '
+                      f'{tasks}.')
+  if sorted(order) != sorted(tasks):
+    raise ConfigError(f'schedule.task_order must name every task exactly once; got {order} '
+                      f'for tasks {tasks}.')
+  return order
+
+
+def _equal_counts(total: int, num_tasks: int) -> np.ndarray:
+  """U/T steps per task; the first U mod T tasks get one more so the counts sum to U."""
+  counts = np.full(num_tasks, total // num_tasks, dtype=np.int64)
+  counts[:total % num_tasks] += 1
+  return counts
+
+
+def build(config: ml_collections.ConfigDict, seed: int | None = None) -> Schedule:
+  """The schedule `config.schedule.name` for the config's tasks, seeded by `seed`
+  (default `config.seed`). Raises ConfigError naming the bad key."""
+  name = config.schedule.name
+  if name not in SCHEDULES:
+    raise ConfigError(f'schedule.name: unknown schedule {name!r}; expected one of '
+                      f'{list(SCHEDULES)}.')
+  seed = int(config.seed if seed is None else seed)
+  tasks = task_names(config)
+  steps = []
+  for t in tasks:
+    u = config.tasks[t].train_steps
+    if not isinstance(u, int) or u < 1:
+      raise ConfigError(f'tasks.{t}.train_steps must be a positive integer, got {u!r}.')
+    steps.append(u)
+  steps = np.asarray(steps, dtype=np.int64)
+  num_tasks, total = len(tasks), int(steps.sum())
+  order = _order(config, tasks)
+  index = {t: j for j, t in enumerate(tasks)}
+
+  if name == 'task_by_task':
+    ids = ([index[t] for t in order] if order
+           else permutation(num_tasks, seed, salt=1).tolist())
+    task_ids = np.concatenate([np.full(steps[j], j) for j in ids])
+  elif name == 'alternating':
+    cycle = np.asarray([index[t] for t in order] if order else range(num_tasks))
+    task_ids = cycle[np.arange(total) % num_tasks]
+  elif name in ('uniform', 'weighted'):
+    counts = _equal_counts(total, num_tasks) if name == 'uniform' else steps
+    pool = np.repeat(np.arange(num_tasks), counts)
+    task_ids = pool[permutation(total, seed, salt=2)]
+  else:  # accumulated
+    task_ids = np.full(max(1, total // num_tasks), ALL_TASKS)
+  return Schedule(name, tuple(tasks), np.asarray(task_ids, dtype=np.int32))
