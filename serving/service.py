@@ -1,0 +1,221 @@
+"""The model behind the local server: loads an exported SavedModel, validates and runs requests.
+
+Transport-free (numpy in, numpy out): the gRPC servicer and the REST handler in
+local_server.py both call `ModelService.predict` and `ModelService.signature_defs`. Request
+checks follow the SavedModel's SignatureDefs (what TF Serving checks against) and fail with a
+`ServiceError` carrying a gRPC status code name and a message naming the problem:
+
+  NOT_FOUND         unknown model name, version or signature
+  INVALID_ARGUMENT  missing / unexpected input, wrong dtype or shape, empty batch, inputs
+                    with different batch sizes, oversized request, unknown output filter,
+                    bytes that do not decode (the error of the decoding op)
+  UNAVAILABLE       the batching queue is full
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+import time
+from typing import Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.protobuf import meta_graph_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+
+from serving import batching
+
+DEFAULT_MAX_REQUEST_BYTES = 64 << 20
+WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
+
+
+class ServiceError(Exception):
+  """A request the server rejects; `code` is a grpc.StatusCode name."""
+
+  def __init__(self, code: str, message: str):
+    super().__init__(message)
+    self.code = code
+    self.message = message
+
+
+def find_version_dir(model_dir: str) -> tuple[str, int]:
+  """(SavedModel directory, version): `model_dir` itself, or its highest numeric subdirectory."""
+  if os.path.exists(os.path.join(model_dir, 'saved_model.pb')):
+    name = os.path.basename(os.path.normpath(model_dir))
+    return model_dir, int(name) if name.isdigit() else 1
+  versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()
+              and os.path.exists(os.path.join(model_dir, d, 'saved_model.pb'))] \
+      if os.path.isdir(model_dir) else []
+  if not versions:
+    raise FileNotFoundError(f'{model_dir}: neither a SavedModel nor a directory of numeric '
+                            'SavedModel versions.')
+  return os.path.join(model_dir, str(max(versions))), max(versions)
+
+
+def read_signature_defs(version_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:
+  """The SignatureDefs of the `serve` MetaGraph (internal `__...` entries left out)."""
+  sm = saved_model_pb2.SavedModel()
+  with open(os.path.join(version_dir, 'saved_model.pb'), 'rb') as f:
+    sm.ParseFromString(f.read())
+  for graph in sm.meta_graphs:
+    if 'serve' in graph.meta_info_def.tags:
+      return {k: v for k, v in graph.signature_def.items() if not k.startswith('__')}
+  raise ValueError(f'{version_dir}: no MetaGraph tagged "serve".')
+
+
+@dataclasses.dataclass
+class Stats:
+  """Counters for the monitoring endpoint."""
+  requests: dict = dataclasses.field(default_factory=dict)  # (signature, code) -> count
+  latency_seconds: float = 0.0
+  lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+
+  def record(self, signature: str, code: str, seconds: float) -> None:
+    with self.lock:
+      self.requests[(signature, code)] = self.requests.get((signature, code), 0) + 1
+      self.latency_seconds += seconds
+
+
+class ModelService:
+  """One model (the latest version under `model_dir`) and its signatures."""
+
+  def __init__(self, model_dir: str, *, model_name: str = 'polyvit',
+               batching_parameters: batching.BatchingParameters | None = None,
+               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, warmup: bool = True):
+    self.version_dir, self.version = find_version_dir(model_dir)
+    self.model_name = model_name
+    self.max_request_bytes = int(max_request_bytes)
+    self.signature_defs = read_signature_defs(self.version_dir)
+    self._loaded = tf.saved_model.load(self.version_dir)
+    self._functions = {name: self._loaded.signatures[name] for name in self.signature_defs}
+    self.stats = Stats()
+    self._batcher = (batching.Batcher(self._run, batching_parameters)
+                     if batching_parameters else None)
+    if warmup:
+      self.replay_warmup()
+
+  @property
+  def batcher(self) -> batching.Batcher | None:
+    return self._batcher
+
+  def close(self) -> None:
+    if self._batcher:
+      self._batcher.close()
+
+  # -------------------------------------------------------------------------------- lookup
+  def check_model(self, name: str, version: int | None) -> None:
+    if name != self.model_name:
+      raise ServiceError('NOT_FOUND', f'Servable not found for request: model {name!r} '
+                         f'(this server serves {self.model_name!r}).')
+    if version not in (None, 0, self.version):
+      raise ServiceError('NOT_FOUND', f'Servable not found for request: model {name!r} '
+                         f'version {version} (loaded version: {self.version}).')
+
+  def signature_def(self, signature: str) -> meta_graph_pb2.SignatureDef:
+    signature = signature or 'serving_default'
+    if signature not in self.signature_defs:
+      raise ServiceError('NOT_FOUND', f'Serving signature key {signature!r} not found; the '
+                         f'model has {sorted(self.signature_defs)}.')
+    return self.signature_defs[signature]
+
+  # ------------------------------------------------------------------------------- predict
+  def validate(self, signature: str, inputs: Mapping[str, np.ndarray]) -> None:
+    """Raises ServiceError(INVALID_ARGUMENT) naming the first problem of `inputs`."""
+    sig = self.signature_def(signature)
+    expected, got = set(sig.inputs), set(inputs)
+    if expected != got:
+      problems = ([f'missing input(s) {sorted(expected - got)}'] if expected - got else []) + (
+          [f'unexpected input(s) {sorted(got - expected)}'] if got - expected else [])
+      raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r}: '
+                         f'{"; ".join(problems)}; it takes {sorted(expected)}.')
+    batch = set()
+    for name, info in sig.inputs.items():
+      x = inputs[name]
+      if x.ndim == 0 or x.shape[0] == 0:
+        raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r} input {name!r}: '
+                           f'empty batch (shape {tuple(x.shape)}); send at least one example.')
+      want = tf.dtypes.as_dtype(info.dtype)
+      have = _tf_dtype(x)
+      if have != want:
+        raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r} input {name!r}: '
+                           f'expects {want.name}, got {have.name if have else x.dtype}.')
+      dims = [d.size for d in info.tensor_shape.dim]
+      if not info.tensor_shape.unknown_rank and (
+          len(dims) != x.ndim or any(d not in (-1, s) for d, s in zip(dims, x.shape))):
+        shape = tuple(None if d == -1 else d for d in dims)
+        raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r} input {name!r}: '
+                           f'expects shape {shape}, got {tuple(x.shape)}.')
+      batch.add(x.shape[0])
+    if len(batch) > 1:
+      raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r}: inputs have different '
+                         f'batch sizes {sorted(batch)}.')
+
+  def predict(self, signature: str, inputs: Mapping[str, np.ndarray], *,
+              output_filter: Sequence[str] = (), request_bytes: int = 0
+              ) -> dict[str, np.ndarray]:
+    """Validates and runs one request; returns the (filtered) outputs as numpy."""
+    signature = signature or 'serving_default'
+    start = time.perf_counter()
+    code = 'OK'
+    try:
+      if request_bytes > self.max_request_bytes:
+        raise ServiceError('INVALID_ARGUMENT', f'request of {request_bytes} bytes exceeds the '
+                           f'server limit of {self.max_request_bytes} bytes (max_request_bytes);'
+                           ' send fewer examples per request.')
+      self.validate(signature, inputs)
+      sig = self.signature_defs[signature]
+      unknown = [k for k in output_filter if k not in sig.outputs]
+      if unknown:
+        raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r}: output_filter names '
+                           f'unknown output(s) {unknown}; it has {sorted(sig.outputs)}.')
+      if self._batcher:
+        try:
+          outputs = self._batcher.submit(signature, inputs)
+        except batching.QueueFullError as e:
+          raise ServiceError('UNAVAILABLE', str(e)) from e
+      else:
+        outputs = self._run(signature, inputs)
+      if output_filter:
+        outputs = {k: outputs[k] for k in output_filter}
+      return outputs
+    except ServiceError as e:
+      code = e.code
+      raise
+    finally:
+      self.stats.record(signature, code, time.perf_counter() - start)
+
+  def _run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    try:
+      outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
+    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
+      message = getattr(e, 'message', str(e)).strip().splitlines()[0]
+      raise ServiceError('INVALID_ARGUMENT',
+                         f'signature {signature!r} could not run on the inputs: {message}') from e
+    return {k: v.numpy() for k, v in outputs.items()}
+
+  def replay_warmup(self) -> int:
+    """Runs the PredictLogs of assets.extra/tf_serving_warmup_requests (as TF Serving does)."""
+    # pylint: disable=import-outside-toplevel
+    from tensorflow_serving.apis import prediction_log_pb2
+    path = os.path.join(self.version_dir, WARMUP_FILE)
+    if not os.path.exists(path):
+      return 0
+    n = 0
+    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
+      log = prediction_log_pb2.PredictionLog.FromString(record)
+      request = log.predict_log.request
+      self._run(request.model_spec.signature_name or 'serving_default',
+                {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
+      n += 1
+    return n
+
+
+def _tf_dtype(x: np.ndarray) -> tf.dtypes.DType | None:
+  if x.dtype.kind in 'OSU':
+    return tf.string
+  try:
+    return tf.as_dtype(x.dtype)
+  except TypeError:
+    return None
