@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The README's main job. Until the TFX pipeline lands, the quickest real thing the package
-# does: build the paper's 9-task PolyViT-B from its config and print its parameters by part.
+# The README's main job: the local TFX pipeline on the built-in demo data, end to end
+# (demo data -> statistics and validation -> co-training -> evaluation and blessing -> push ->
+# TFLite), then a prediction for one demo file through the local gRPC server.
+# Extra arguments go to pipelines.run_local (e.g. --root=/tmp/demo, --noquiet).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export TF_CPP_MIN_LOG_LEVEL=2
-.venv/bin/python -m polyvit_tf.tools.params --config=polyvit_tf/configs/paper.py:table2_b_adapt0
+export TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore::FutureWarning
+.venv/bin/python -m pipelines.run_local --config=polyvit_tf/configs/demo.py --root=runs/demo "$@"

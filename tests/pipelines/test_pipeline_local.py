@@ -1,0 +1,137 @@
+"""The local TFX pipeline end to end (LocalDagRunner, sqlite ML Metadata, Beam DirectRunner).
+
+One tiny demo run goes through every component and ends blessed, pushed and with a TFLite
+artifact; a second run with unreachable thresholds reuses the trained model from the cache,
+is not blessed and pushes nothing; a data set with out-of-range labels and a missing feature
+stops at the validation gate, before the Trainer.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
+from PIL import Image
+
+from pipelines import layout
+from pipelines.components import gate as gate_lib
+from pipelines import list_runs
+from pipelines import run_local
+from polyvit_tf.configs import base
+from polyvit_tf.configs import demo
+from polyvit_tf.data import features
+from polyvit_tf.data import records
+
+pytestmark = pytest.mark.slow
+
+
+def _tiny_demo_config(data_dir: str):
+  config = demo.get_config('small')
+  for task in config.tasks.keys():
+    t = config.tasks[task]
+    t.train_steps, t.warmup_steps = 3, 1
+    t.data.data_dir = data_dir
+  config.eval.max_examples = 32
+  config.train.checkpoint_every_steps = 100
+  return config
+
+
+def _producer(store, artifact_id: int):
+  """The execution that output `artifact_id`."""
+  events = [e for e in store.get_events_by_artifact_ids([artifact_id])
+            if e.type == metadata_store_pb2.Event.OUTPUT]
+  return store.get_executions_by_id([events[0].execution_id])[0]
+
+
+def _inputs(store, execution_id: int) -> list:
+  events = [e for e in store.get_events_by_execution_ids([execution_id])
+            if e.type == metadata_store_pb2.Event.INPUT]
+  return store.get_artifacts_by_id([e.artifact_id for e in events])
+
+
+@pytest.fixture(scope='module')
+def demo_runs(tmp_path_factory):
+  root = str(tmp_path_factory.mktemp('pipeline'))
+  config = _tiny_demo_config(str(tmp_path_factory.mktemp('demo_data')))
+  first = run_local.run(config, root)
+  for task in config.tasks.keys():
+    config.pipeline.thresholds[task] = 1.01  # unreachable
+  second = run_local.run(config, root)
+  return root, first, second
+
+
+def test_first_run_is_blessed_pushed_and_exported(demo_runs):
+  root, first, _ = demo_runs
+  assert first.blessed is True
+  assert set(first.metrics) == {'digits', 'digit_groups', 'tones', 'motion'}
+  assert all(0.0 <= m['top1'] <= 1.0 for m in first.metrics.values())
+  assert first.pushed_to and first.pushed_to.startswith(layout.serving_dir(root))
+  assert tf.io.gfile.exists(os.path.join(first.pushed_to, 'saved_model.pb'))
+  assert len(first.tflite) == 1 and os.path.getsize(first.tflite[0]) > 10_000
+  assert all(s == 'COMPLETE' for s in first.states.values()), first.states
+
+
+def test_ml_metadata_records_the_lineage(demo_runs):
+  root, _, _ = demo_runs
+  store = list_runs.open_store(layout.metadata_path(root))
+  pusher = list_runs.executions_of(store, 'Pusher')[0]
+  model = [a for a in _inputs(store, pusher.id)
+           if store.get_artifact_types_by_id([a.type_id])[0].name == 'Model'][0]
+  trainer = _producer(store, model.id)
+  assert list_runs.node_id(store, trainer) == 'Trainer'
+  examples = [a for a in _inputs(store, trainer.id)
+              if store.get_artifact_types_by_id([a.type_id])[0].name == 'Examples'][0]
+  assert list_runs.node_id(store, _producer(store, examples.id)) == 'PolyViTExampleGen'
+  evaluation = [a for a in store.get_artifacts_by_type('ModelEvaluation')][0]
+  assert 'digits/top1' in evaluation.custom_properties
+
+
+def test_second_run_reuses_the_model_and_is_not_pushed(demo_runs):
+  root, first, second = demo_runs
+  assert second.states['Trainer'] == 'CACHED'
+  assert second.states['PolyViTExampleGen'] == 'CACHED'
+  assert second.states['PolyViTEvaluator'] == 'COMPLETE'
+  assert second.blessed is False
+  assert second.pushed_to is None and second.tflite == []
+  versions = tf.io.gfile.listdir(layout.serving_dir(root))
+  assert len(versions) == 1  # only the first run's model was pushed
+  text = list_runs.format_runs(list_runs.summarize(
+      list_runs.open_store(layout.metadata_path(root))))
+  assert 'BLESSED' in text and 'not blessed' in text
+
+
+def _png(seed: int) -> bytes:
+  pixels = np.random.default_rng(seed).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+  out = io.BytesIO()
+  Image.fromarray(pixels).save(out, format='PNG')
+  return out.getvalue()
+
+
+def test_bad_data_stops_before_training(tmp_path):
+  data = tmp_path / 'bad'
+  for split in ('train', 'test'):
+    examples = [features.image_example(f'{split}/{i}', i % 12, _png(i)) for i in range(12)]
+    no_image = tf.train.Example()
+    no_image.features.feature[features.ID].bytes_list.value.append(b'no_image')
+    no_image.features.feature[features.LABELS].int64_list.value.append(1)
+    records.write_split(str(data), split, examples + [no_image])
+  config = demo.get_config('small')
+  config.tasks = {'bad_digits': base.task_config(
+      'image', 10, train_steps=2, warmup_steps=1, learning_rate=0.03, batch_size=4,
+      data=base.data_config(f'tfrecord:{data}', eval_split='test'))}
+  config.pipeline.thresholds = {'bad_digits': 0.0}
+  with pytest.raises(gate_lib.DataAnomaliesError) as failure:
+    run_local.run(config, str(tmp_path / 'root'))
+  message = str(failure.value)
+  # Both problems are named, per split: the out-of-range label and the missing feature.
+  for split in ('bad_digits_train', 'bad_digits_eval'):
+    assert f'{split}: labels: Out-of-range values (Unexpectedly large value: 11.)' in message
+    assert f'{split}: image/encoded: Column dropped' in message
+  store = list_runs.open_store(layout.metadata_path(str(tmp_path / 'root')))
+  gate = list_runs.executions_of(store, 'gate_bad_digits')
+  assert gate and gate[0].last_known_state == metadata_store_pb2.Execution.FAILED
+  assert not list_runs.executions_of(store, 'Trainer')
