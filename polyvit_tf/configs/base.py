@@ -12,6 +12,7 @@ learning rates, signatures) is derived from it:
   optimizer       SGD with momentum (or AdamW), clipping, idle-parameter policy
   lr_schedule     warmup + decay shape shared by all tasks
   train / eval    loop, checkpoint and evaluation settings
+  init            pretrained checkpoint to start from and how to map it (docs/checkpoints.md)
   distribution    tf.distribute strategy
 """
 
@@ -70,8 +71,10 @@ def paper_modalities(video_tubelet: Sequence[int] = (4, 16, 16),
 def data_config(source: str = '', **overrides: Any) -> ml_collections.ConfigDict:
   """Where a task's examples come from and how they are read.
 
-  `source` is `tfds:<name>` or `tfrecord:<glob or dir>`; the splits name the train and
-  eval splits (`train[:98%]` style slicing is allowed for TFDS).
+  `source` is `tfds:<name>`, `tfrecord:<dir or glob with {split}>` or `demo:<name>`; the
+  splits name the train and eval splits (`train[:98%]` style slicing is allowed for TFDS).
+  The preprocessing fields apply to the task's modality only (docs/data.md); defaults
+  follow the original code (image), ViViT (video) and AST / MBT (audio).
   """
   cfg = ml_collections.ConfigDict(dict(
       source=source,
@@ -81,6 +84,23 @@ def data_config(source: str = '', **overrides: Any) -> ml_collections.ConfigDict
       shuffle_buffer=10_000,
       num_parallel_calls=-1,  # tf.data.AUTOTUNE
       skip_bad_examples=True,
+      data_dir='',  # TFDS data_dir / demo data root; '' = the default
+      input_key='',  # TFDS feature holding the input; '' = the first of the modality's type
+      label_key='',  # TFDS label feature; '' = `label` or the first ClassLabel
+      augment=True,  # training augmentation on/off (eval never augments)
+      random_flip=True,  # image and video training flips
+      inception_crop_area=(0.05, 1.0),  # image training crop: fraction of the image area
+      audio_norm_mean=-4.2677393,  # log-mel statistics (AudioSet, AST); compute yours with
+      audio_norm_std=4.5689974,  # `python -m polyvit_tf.data.stats`
+      specaugment_freq_masks=1,  # SpecAugment of MBT: 1 frequency mask up to 48 bins,
+      specaugment_freq_width=48,
+      specaugment_time_masks=4,  # 4 time masks up to 48 frames
+      specaugment_time_width=48,
+      frame_stride=2,  # video: frames between sampled frames (ViViT: 32 frames at stride 2)
+      short_side=0,  # video: short side before cropping; 0 = crop * 256 / 224
+      scale_jitter=(0.9, 1.33),  # video training scale jitter (ViViT)
+      color_augment=False,  # video colour jitter / drop (ViViT's Kinetics configs: off)
+      eval_spatial_views=0,  # video spatial crops per temporal view; 0 = 3 if it divides eval_views
   ))
   cfg.update(overrides)
   return cfg
@@ -151,8 +171,12 @@ def base_config() -> ml_collections.ConfigDict:
           #   receive no gradient this step (other tasks' heads, other modalities'
           #   tokenizers/adaptors) are left untouched, momentum included.
           idle_params='shared_momentum',
-          # Learning rate of the accumulated schedule: the smallest task rate (Appendix B).
+          # Learning rate of the accumulated schedule; 0 = the smallest task rate (Appendix B).
           accumulated_learning_rate=0.0,
+          # AdamW only (decoupled weight decay).
+          beta1=0.9,
+          beta2=0.999,
+          epsilon=1e-8,
       ),
       lr_schedule=dict(decay='cosine', end_factor=0.0),  # cosine | linear | constant
       train=dict(
@@ -163,12 +187,46 @@ def base_config() -> ml_collections.ConfigDict:
           use_xla=False,
           mixed_precision=False,  # mixed_bfloat16 when True
           total_steps_override=0,  # >0: stop after this many steps (quick runs)
+          # Multi-worker: how often (steps) workers agree on a pending SIGTERM before saving.
+          preemption_sync_every_steps=10,
       ),
-      eval=dict(batch_size=64, max_examples=0),
+      eval=dict(
+          batch_size=64,
+          max_examples=0,  # >0: evaluate on the first max_examples examples of each task
+          # How the views of an example are combined (multi-crop): 'probs' averages the
+          # softmax/sigmoid outputs of the views, 'logits' averages the logits.
+          view_averaging='probs',
+          periodic_split='eval',  # split of the evaluations every train.eval_every_steps
+          # Linear probes (Sec. 5.4, Appendix D): learning-rate grid, chosen on probe_split.
+          probe_learning_rates=(0.03, 0.1, 0.3),
+          probe_split='validation',
+      ),
+      # Initialisation from a pretrained checkpoint (polyvit_tf.checkpoints, docs/checkpoints.md).
+      init=dict(
+          # '<format>:<path>' with format vit_npz | big_vision_npz | hf | polyvit; '' = random.
+          source='',
+          # 2D patch kernel -> video tubelet kernel: central_frame (the original's default:
+          # zeros but the middle frame t//2) | average (tiled over time, divided by t).
+          video_kernel='central_frame',
+          # Position-embedding grid resize: bilinear (scipy.ndimage.zoom order=1, corners
+          # aligned, as the original) | bilinear_half_pixel (tf.image.resize / jax.image.resize).
+          posemb_resize='bilinear',
+          # Appendix D (a modality the source lacks, e.g. linear probes): 2D -> tubelet kernel
+          # repeat (the paper) | central_frame (what the original code does) | average.
+          crossmodal_video_kernel='repeat',
+          # polyvit sources: the modality a missing modality is converted from; '' = auto
+          # (image, then video, then audio, whichever the source has).
+          crossmodal_source='',
+          # A task whose head starts from the checkpoint's head (same number of classes, no
+          # pre-logits layer); '' = every head new (the paper).
+          head_task='',
+      ),
       distribution=dict(
-          # auto: TPU if a TPU cluster resolves, multi_worker if TF_CONFIG names workers,
-          # mirrored if >1 local device, default otherwise.
-          strategy='auto', tpu='', num_cpu_devices=0),
+          # auto | default | mirrored | multi_worker | tpu. auto: TPU if `tpu` is set,
+          # multi_worker if TF_CONFIG names several workers, mirrored if >1 local device
+          # (GPUs, or num_cpu_devices logical CPUs), default otherwise.
+          strategy='auto', tpu='',
+          num_cpu_devices=0),  # >1: split the CPU into this many logical devices
   ))
 
 
@@ -182,6 +240,11 @@ def assemble(model: ml_collections.ConfigDict, modalities: ml_collections.Config
   used = [m for m in MODALITIES if any(t.modality == m for t in tasks.values())]
   cfg.modalities = ml_collections.ConfigDict({m: modalities[m] for m in used})
   cfg.tasks = ml_collections.ConfigDict(tasks)
+  # The TFX pipeline's blessing: every task's primary metric (mAP for multi-label tasks,
+  # top-1 otherwise) must reach its threshold and may not fall more than the tolerance below
+  # the last blessed model's.
+  cfg.pipeline = ml_collections.ConfigDict(dict(
+      thresholds={task: 0.0 for task in tasks}, regression_tolerance=0.02))
   for key, value in sections.items():
     if isinstance(value, dict):
       cfg[key].update(value)

@@ -13,9 +13,6 @@ from ml_collections import config_flags
 
 from polyvit_tf.model import PolyViT
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'PolyViT config file[:arg].',
-                                          lock_config=True)
-
 
 def format_counts(counts: dict[str, int]) -> str:
   """A table of `part  params` rows, group subtotals, then `total_params=<int>`."""
@@ -32,9 +29,16 @@ def format_counts(counts: dict[str, int]) -> str:
   return '\n'.join(lines)
 
 
+def _define_flags() -> None:
+  """Flags are defined only when run as a program, so importing this module (tests, other
+  tools) defines none."""
+  config_flags.DEFINE_config_file('config', None, 'PolyViT config file[:arg].',
+                                  lock_config=True)
+
+
 def main(argv):
   del argv
-  config = _CONFIG.value
+  config = flags.FLAGS.config
   model = PolyViT(config)
   print(f'config: {config.name}  model: {config.model.size} (L={config.model.num_layers}, '
         f'd={config.model.hidden_size}, L_adapt={config.model.num_adapt_layers})  '
@@ -43,5 +47,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   flags.mark_flags_as_required(['config'])
   app.run(main)

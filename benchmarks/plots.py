@@ -1,0 +1,103 @@
+r"""PNG plots of the benchmark results for docs/performance.md.
+
+    python -m benchmarks.plots --results=benchmarks/results --out=docs/performance
+
+Reads train_step.json (and peer.json when present) and writes
+  step_efficiency.png   per size and modality: step GFLOP/s / same-run fp32 matmul GFLOP/s,
+                        one bar per variant, the 0.8 goal as a line
+  peer.png              ours / KerasHub ViT throughput per size and modality
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+from absl import app
+from absl import flags
+
+_RESULTS = flags.DEFINE_string('results', 'benchmarks/results', 'Directory of the JSON results.')
+_OUT = flags.DEFINE_string('out', 'docs/performance', 'Directory of the PNG files.')
+_SUFFIX = flags.DEFINE_string('suffix', '', "Result file suffix, e.g. '_quick'.")
+
+
+def _load(name: str) -> dict | None:
+  path = os.path.join(_RESULTS.value, f'{name}{_SUFFIX.value}.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _bars(ax, groups: list[str], series: dict[str, list[float]], goal: float, ylabel: str):
+  width = 0.8 / max(1, len(series))
+  for i, (label, values) in enumerate(series.items()):
+    xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
+    ax.bar(xs, [v if v is not None else 0 for v in values], width, label=label)
+  ax.axhline(goal, color='black', linestyle='--', linewidth=1, label=f'goal {goal:g}')
+  ax.set_xticks(range(len(groups)))
+  ax.set_xticklabels(groups, rotation=0, fontsize=8)
+  ax.set_ylabel(ylabel)
+  ax.legend(fontsize=8)
+
+
+def step_efficiency(data: dict, out: str) -> str:
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  rows = data['rows']
+  groups = []
+  for r in rows:
+    g = f'{r["size"]}\n{r["modality"]} {r["tokens"]}'
+    if g not in groups:
+      groups.append(g)
+  variants = list(dict.fromkeys(r['variant'] for r in rows))
+  series = {v: [None] * len(groups) for v in variants}
+  for r in rows:
+    series[r['variant']][groups.index(f'{r["size"]}\n{r["modality"]} {r["tokens"]}')] = (
+        r['efficiency'])
+  fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
+  _bars(ax, groups, series, 0.8, 'step GFLOP/s / fp32 matmul GFLOP/s')
+  ax.set_title('Training-step efficiency (same-run matmul reference)', fontsize=10)
+  fig.tight_layout()
+  path = os.path.join(out, 'step_efficiency.png')
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def peer(data: dict, out: str) -> str:
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  rows = data['rows']
+  groups = list(dict.fromkeys(f'{r["size"]}\n{r["modality"]} {r["tokens"]}' for r in rows))
+  settings = list(dict.fromkeys(r['xla_label'] for r in rows))
+  series = {f'XLA {s}': [None] * len(groups) for s in settings}
+  for r in rows:
+    series[f'XLA {r["xla_label"]}'][groups.index(
+        f'{r["size"]}\n{r["modality"]} {r["tokens"]}')] = r['throughput_ratio']
+  fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
+  _bars(ax, groups, series, 1.0, 'ours / KerasHub ViT throughput')
+  ax.set_title('Training throughput against KerasHub ViTBackbone (same run)', fontsize=10)
+  fig.tight_layout()
+  path = os.path.join(out, 'peer.png')
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def main(argv: Sequence[str]) -> None:
+  del argv
+  os.makedirs(_OUT.value, exist_ok=True)
+  for name, fn in (('train_step', step_efficiency), ('peer', peer)):
+    data = _load(name)
+    if data is None:
+      print(f'no {name}{_SUFFIX.value}.json in {_RESULTS.value}; skipped')
+      continue
+    print('wrote', fn(data, _OUT.value))
+
+
+if __name__ == '__main__':
+  app.run(main)
