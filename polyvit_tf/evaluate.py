@@ -14,14 +14,18 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file; default: the work '
-                                          "directory's config.json.", lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory of a training run.')
-_SPLIT = flags.DEFINE_enum('split', 'eval', ['eval', 'validation', 'train'], 'Split.')
-_CHECKPOINT = flags.DEFINE_string('checkpoint', '', 'Checkpoint path prefix; default: newest.')
-_DATA = flags.DEFINE_string('data', '', 'Data provider module[:attribute]; default '
-                            'polyvit_tf.data.pipeline.')
-flags.mark_flags_as_required(['workdir'])
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  config_flags.DEFINE_config_file('config', None, "Config file; default: the work "
+                                  "directory's config.json.", lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Work directory of a training run.')
+  flags.DEFINE_enum('split', 'eval', ['eval', 'validation', 'train'], 'Split.')
+  flags.DEFINE_string('checkpoint', '', 'Checkpoint path prefix; default: the newest.')
+  flags.DEFINE_string('data', '', 'Data provider module[:attribute]; default '
+                      'polyvit_tf.data.pipeline.')
+  flags.mark_flags_as_required(['workdir'])
 
 
 def main(argv):
@@ -29,15 +33,16 @@ def main(argv):
   from polyvit_tf import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
   from polyvit_tf.model.spec import ConfigError  # pylint: disable=import-outside-toplevel
   from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
-  config = _CONFIG.value or workdir_lib.load_config(_WORKDIR.value)
+  config = FLAGS.config or workdir_lib.load_config(FLAGS.workdir)
   try:
-    loop.evaluate(config, _WORKDIR.value, split=_SPLIT.value,
-                  checkpoint=_CHECKPOINT.value or None,
-                  data=loop.load_provider(_DATA.value) if _DATA.value else None)
+    loop.evaluate(config, FLAGS.workdir, split=FLAGS.split,
+                  checkpoint=FLAGS.checkpoint or None,
+                  data=loop.load_provider(FLAGS.data) if FLAGS.data else None)
   except ConfigError as e:
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -15,16 +15,20 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config whose tasks are probed.',
-                                          lock_config=True)
-_SOURCE = flags.DEFINE_string('source', None, 'Work directory of the trained model.')
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory of the probes.')
-_RATES = flags.DEFINE_list('learning_rates', [], 'Learning-rate grid (default: '
-                           'config.eval.probe_learning_rates).')
-_TASKS = flags.DEFINE_list('tasks', [], 'Tasks to probe (default: all of the config).')
-_DATA = flags.DEFINE_string('data', '', 'Data provider module[:attribute]; default '
-                            'polyvit_tf.data.pipeline.')
-flags.mark_flags_as_required(['config', 'source', 'workdir'])
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  config_flags.DEFINE_config_file('config', None, 'Config whose tasks are probed.',
+                                  lock_config=True)
+  flags.DEFINE_string('source', None, 'Work directory of the trained model.')
+  flags.DEFINE_string('workdir', None, 'Output directory of the probes.')
+  flags.DEFINE_list('learning_rates', [], 'Learning-rate grid (default: '
+                    'config.eval.probe_learning_rates).')
+  flags.DEFINE_list('tasks', [], 'Tasks to probe (default: all of the config).')
+  flags.DEFINE_string('data', '', 'Data provider module[:attribute]; default '
+                      'polyvit_tf.data.pipeline.')
+  flags.mark_flags_as_required(['config', 'source', 'workdir'])
 
 
 def main(argv):
@@ -33,14 +37,15 @@ def main(argv):
   from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
   from polyvit_tf.train import probes  # pylint: disable=import-outside-toplevel
   try:
-    probes.run_probe(_CONFIG.value, _SOURCE.value, _WORKDIR.value,
-                     data=loop.load_provider(_DATA.value) if _DATA.value else None,
-                     learning_rates=[float(r) for r in _RATES.value] or None,
-                     tasks=_TASKS.value or None)
+    probes.run_probe(FLAGS.config, FLAGS.source, FLAGS.workdir,
+                     data=loop.load_provider(FLAGS.data) if FLAGS.data else None,
+                     learning_rates=[float(r) for r in FLAGS.learning_rates] or None,
+                     tasks=FLAGS.tasks or None)
   except ConfigError as e:
     print(f'Config error: {e}', file=sys.stderr)
     sys.exit(2)
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -15,21 +15,24 @@ from ml_collections import config_flags
 
 from polyvit_tf.model.spec import ConfigError
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file (e.g. '
-                                          'polyvit_tf/configs/demo.py).', lock_config=True)
-_WORKDIR = flags.DEFINE_string('workdir', None, 'Work directory (checkpoints, summaries, '
-                               'eval reports).')
-_DATA = flags.DEFINE_string('data', '', 'Data provider module[:attribute] with '
-                            'train_dataset/eval_dataset; default polyvit_tf.data.pipeline.')
-flags.mark_flags_as_required(['config', 'workdir'])
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  config_flags.DEFINE_config_file('config', None, 'Config file (e.g. '
+                                  'polyvit_tf/configs/demo.py).', lock_config=True)
+  flags.DEFINE_string('workdir', None, 'Work directory (checkpoints, summaries, eval reports).')
+  flags.DEFINE_string('data', '', 'Data provider module[:attribute] with train_dataset/'
+                      'eval_dataset; default polyvit_tf.data.pipeline.')
+  flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv):
   del argv
   from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
   try:
-    data = loop.load_provider(_DATA.value) if _DATA.value else None  # default: lazily
-    loop.run(_CONFIG.value, _WORKDIR.value, data=data)
+    data = loop.load_provider(FLAGS.data) if FLAGS.data else None  # default: lazily
+    loop.run(FLAGS.config, FLAGS.workdir, data=data)
   except ConfigError as e:
     logging.error('Config error: %s', e)
     print(f'Config error: {e}', file=sys.stderr)
@@ -44,4 +47,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  _define_flags()
   app.run(main)

@@ -126,22 +126,26 @@ def run_experiment(config: ml_collections.ConfigDict, out: str, parts=PARTS, dat
   return results
 
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config (e.g. the demo).',
-                                          lock_config=True)
-_OUT = flags.DEFINE_string('out', None, 'Directory of the runs and tables.')
-_PARTS = flags.DEFINE_list('parts', list(PARTS), f'Subset of {PARTS}.')
-_PROBE_SOURCE = flags.DEFINE_string('probe_source', '', 'Task whose single-task model is '
-                                    'probed (default: the first task).')
-_DATA = flags.DEFINE_string('data', '', 'Data provider module[:attribute].')
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  config_flags.DEFINE_config_file('config', None, 'Config (e.g. the demo).', lock_config=True)
+  flags.DEFINE_string('out', None, 'Directory of the runs and tables.')
+  flags.DEFINE_list('parts', list(PARTS), f'Subset of {PARTS}.')
+  flags.DEFINE_string('probe_source', '', 'Task whose single-task model is probed (default: '
+                      'the first task).')
+  flags.DEFINE_string('data', '', 'Data provider module[:attribute].')
+  flags.mark_flags_as_required(['config', 'out'])
 
 
 def main(argv):
   del argv
-  run_experiment(_CONFIG.value, _OUT.value, tuple(_PARTS.value),
-                 loop.load_provider(_DATA.value) if _DATA.value else None,
-                 _PROBE_SOURCE.value)
+  run_experiment(FLAGS.config, FLAGS.out, tuple(FLAGS.parts),
+                 loop.load_provider(FLAGS.data) if FLAGS.data else None,
+                 FLAGS.probe_source)
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config', 'out'])
+  _define_flags()
   app.run(main)

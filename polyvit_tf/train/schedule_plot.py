@@ -64,22 +64,27 @@ def plot(config: ml_collections.ConfigDict, out: str, names=schedules_lib.SCHEDU
   return built
 
 
-_CONFIG = config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
-_OUT = flags.DEFINE_string('out', 'schedules.png', 'Output image (PNG, SVG or PDF).')
-_SCHEDULES = flags.DEFINE_string('schedules', 'all', "'all' or a comma-separated list of "
-                                 f'{", ".join(schedules_lib.SCHEDULES)}.')
-_BINS = flags.DEFINE_integer('bins', 120, 'Time bins along the step axis.')
+FLAGS = flags.FLAGS
+
+
+def _define_flags() -> None:
+  config_flags.DEFINE_config_file('config', None, 'Config file.', lock_config=True)
+  flags.DEFINE_string('out', 'schedules.png', 'Output image (PNG, SVG or PDF).')
+  flags.DEFINE_string('schedules', 'all', "'all' or a comma-separated list of "
+                      f'{", ".join(schedules_lib.SCHEDULES)}.')
+  flags.DEFINE_integer('bins', 120, 'Time bins along the step axis.')
+  flags.mark_flags_as_required(['config'])
 
 
 def main(argv):
   del argv
-  names = (schedules_lib.SCHEDULES if _SCHEDULES.value == 'all'
-           else tuple(s.strip() for s in _SCHEDULES.value.split(',') if s.strip()))
-  for sched in plot(_CONFIG.value, _OUT.value, names, _BINS.value):
+  names = (schedules_lib.SCHEDULES if FLAGS.schedules == 'all'
+           else tuple(s.strip() for s in FLAGS.schedules.split(',') if s.strip()))
+  for sched in plot(FLAGS.config, FLAGS.out, names, FLAGS.bins):
     print(f'{sched.name}: {sched.num_steps} steps; per task {sched.counts()}')
-  print(f'wrote {_OUT.value}')
+  print(f'wrote {FLAGS.out}')
 
 
 if __name__ == '__main__':
-  flags.mark_flags_as_required(['config'])
+  _define_flags()
   app.run(main)
