@@ -11,6 +11,7 @@ re-opens each task's data stream at its position (skip_batches) and continues th
 from __future__ import annotations
 
 import importlib
+import os
 import json
 import time
 
@@ -335,9 +336,28 @@ def run(config: ml_collections.ConfigDict, workdir: str, *, data=None) -> dict:
   trainer = Trainer(config, workdir, data=data)
   try:
     trainer.train()
-    return trainer.evaluate('eval')
+    results = trainer.evaluate('eval')
+    report_bad_examples(workdir, write=trainer.is_chief)
+    return results
   finally:
     trainer.close()
+
+
+def report_bad_examples(workdir: str, *, write: bool = True) -> dict:
+  """Logs the examples the data pipelines skipped (per task and reason, with ids) and
+  writes them to <workdir>/eval/bad_examples.json; returns {task: {reason: count}}."""
+  from polyvit_tf.data import errors  # pylint: disable=g-import-not-at-top
+  summary = errors.BAD_EXAMPLES.summary()
+  if summary:
+    logging.warning('skipped bad examples:\n%s', errors.BAD_EXAMPLES.report())
+  if write:
+    path = os.path.join(workdir, workdir_lib.EVAL, 'bad_examples.json')
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, 'w') as f:
+      json.dump({'distinct': summary, 'events': errors.BAD_EXAMPLES.events(),
+                 'ids': {t: errors.BAD_EXAMPLES.ids(t) for t in summary}}, f, indent=2,
+                sort_keys=True)
+  return summary
 
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, *, data=None,

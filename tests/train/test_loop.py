@@ -188,3 +188,28 @@ def test_config_init_source_is_loaded_before_the_first_step(trained, tmp_path):
   for name, value in final.items():
     np.testing.assert_array_equal(loaded[name], value)
   fresh.close()
+
+
+def test_run_reports_skipped_bad_examples(tmp_path):
+  """With the real data pipeline, a corrupt image is skipped, logged and written out."""
+  from polyvit_tf.data import errors
+  from polyvit_tf.data import features
+  from polyvit_tf.data import records
+  from polyvit_tf.data import synthetic as data_synthetic
+  config = configs.get_config()
+  config.tasks = {'image_a': config.tasks.image_a}
+  config.tasks.image_a.train_steps = 2
+  config = data_synthetic.write_synthetic_tfrecords(config, str(tmp_path / 'data'),
+                                                     examples_per_class=1)
+  directory = config.tasks.image_a.data.source.partition(':')[2]
+  corrupt = features.image_example('corrupt_scan', 3, b'not an image')
+  for split in ('train', 'test'):  # the eval pass meets it whatever the training order
+    good = [tf.train.Example.FromString(r.numpy()) for r in
+            tf.data.TFRecordDataset(records.split_files(directory, split))]
+    records.write_split(directory, split, good + [corrupt])
+  errors.BAD_EXAMPLES.reset()
+  train.run(config, str(tmp_path / 'run'))
+  with open(tmp_path / 'run' / 'eval' / 'bad_examples.json') as f:
+    report = json.load(f)
+  assert report['distinct'] == {'image_a': {'undecodable or corrupt media': 1}}
+  assert report['ids']['image_a'] == {'undecodable or corrupt media': ['corrupt_scan']}
