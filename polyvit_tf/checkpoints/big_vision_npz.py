@@ -52,20 +52,7 @@ def from_arrays(arrays: dict[str, np.ndarray], where: str) -> PretrainedViT:
     notes.append('no stored position embedding: sincos2d position embeddings are not '
                  'supported (they are computed, not stored).')
   posemb = reader.take(posemb_key, (1, None, d))
-  depth = flax_vit.count_blocks(arrays, p + 'Transformer/encoderblock')
-  blocks, heads, mlp_dim, origin = [], None, None, {}
-  for i in range(depth):
-    block, heads, mlp_dim = flax_vit.read_block(
-        reader, f'{p}Transformer/encoderblock_{i}/', NAMES, d, heads, mlp_dim)
-    blocks.append(block)
-    origin[f'block_{i}'] = f'{p}Transformer/encoderblock_{i}'
-  norm = {'gamma': reader.take(p + 'Transformer/encoder_norm/scale', (d,)),
-          'beta': reader.take(p + 'Transformer/encoder_norm/bias', (d,))}
-  pre_logits = (flax_vit.read_dense(reader, p + 'pre_logits/', d)
-                if reader.has(p + 'pre_logits/kernel') else None)
-  head_in = d if pre_logits is None else int(pre_logits['kernel'].shape[1])
-  head = (flax_vit.read_dense(reader, p + 'head/', head_in)
-          if reader.has(p + 'head/kernel') else None)
+  encoder = flax_vit.read_encoder(arrays, reader, p, NAMES, d)
   skipped = reader.finish()
   if any(k.startswith(p + 'MAPHead_0/') for k in skipped):
     notes.append('the checkpoint pools with a MAP head, which PolyViT does not have (skipped); '
@@ -75,10 +62,10 @@ def from_arrays(arrays: dict[str, np.ndarray], where: str) -> PretrainedViT:
     notes.append('position embeddings cover the patches only (big_vision adds them before '
                  'prepending the class token): every CLS slot starts at 0, which is the same '
                  'model.')
-  origin.update(kernel=p + 'embedding/kernel', bias=p + 'embedding/bias', cls=p + 'cls',
-                posemb=posemb_key, encoder_norm=p + 'Transformer/encoder_norm', head=p + 'head',
-                pre_logits=p + 'pre_logits')
+  origin = dict(encoder.origin, kernel=p + 'embedding/kernel', bias=p + 'embedding/bias',
+                cls=p + 'cls', posemb=posemb_key)
   return PretrainedViT(
       source=where, tokenizer=TokenizerWeights(kernel, bias, cls, posemb, grid),
-      blocks=blocks, encoder_norm=norm, head=head, pre_logits=pre_logits, num_heads=heads,
-      origin=origin, skipped=skipped, notes=notes)
+      blocks=encoder.blocks, encoder_norm=encoder.encoder_norm, head=encoder.head,
+      pre_logits=encoder.pre_logits, num_heads=encoder.num_heads, origin=origin,
+      skipped=skipped, notes=notes)

@@ -134,3 +134,34 @@ def read_dense(reader: KeyReader, prefix: str, d: int) -> dict[str, np.ndarray]:
   out = int(kernel.shape[-1]) if kernel is not None else 1
   return {'kernel': reader.take(prefix + 'kernel', (d, out)),
           'bias': reader.take(prefix + 'bias', (out,))}
+
+
+@dataclasses.dataclass
+class Encoder:
+  """The encoder part of a Flax ViT: blocks, final norm, optional pre-logits and head."""
+  blocks: list
+  num_heads: int | None
+  encoder_norm: dict[str, np.ndarray]
+  pre_logits: dict[str, np.ndarray] | None
+  head: dict[str, np.ndarray] | None
+  origin: dict[str, str]  # canonical part -> checkpoint key (prefix)
+
+
+def read_encoder(arrays: dict[str, np.ndarray], reader: KeyReader, p: str, names: BlockNames,
+                 d: int) -> Encoder:
+  """Reads `<p>Transformer/encoderblock_<i>`, `encoder_norm`, `pre_logits` and `head`."""
+  blocks, heads, mlp_dim, origin = [], None, None, {}
+  for i in range(count_blocks(arrays, p + 'Transformer/encoderblock')):
+    block, heads, mlp_dim = read_block(
+        reader, f'{p}Transformer/encoderblock_{i}/', names, d, heads, mlp_dim)
+    blocks.append(block)
+    origin[f'block_{i}'] = f'{p}Transformer/encoderblock_{i}'
+  norm = {'gamma': reader.take(p + 'Transformer/encoder_norm/scale', (d,)),
+          'beta': reader.take(p + 'Transformer/encoder_norm/bias', (d,))}
+  pre_logits = (read_dense(reader, p + 'pre_logits/', d)
+                if reader.has(p + 'pre_logits/kernel') else None)
+  head_in = d if pre_logits is None else int(pre_logits['kernel'].shape[1])
+  head = read_dense(reader, p + 'head/', head_in) if reader.has(p + 'head/kernel') else None
+  origin.update(encoder_norm=p + 'Transformer/encoder_norm', head=p + 'head',
+                pre_logits=p + 'pre_logits')
+  return Encoder(blocks, heads, norm, pre_logits, head, origin)
