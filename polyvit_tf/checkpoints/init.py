@@ -27,7 +27,6 @@ from polyvit_tf.checkpoints.options import InitOptions
 from polyvit_tf.checkpoints.options import init_options
 from polyvit_tf.checkpoints.options import parse_source
 from polyvit_tf.checkpoints.report import InitReport
-from polyvit_tf.model import weights
 from polyvit_tf.model.polyvit import PolyViT
 from polyvit_tf.model.spec import ConfigError
 
@@ -142,12 +141,7 @@ def initialise(model: PolyViT, vit: PretrainedViT,
     report.unexpected.append(vit.origin.get('pre_logits', 'pre_logits'))
   report.skip_source_keys(vit.skipped)
 
-  load = weights.assign(model, values, allow_missing=True)
-  if sorted(load.missing) != sorted(fresh) or load.unexpected:
-    raise RuntimeError(f'internal: unassigned {sorted(set(load.missing) - set(fresh))}, '
-                       f'unknown {load.unexpected}')
-  report.assigned, report.missing = load.assigned, load.missing
-  return report
+  return report.assign(model, values, fresh)
 
 
 def initialise_from_config(model: PolyViT, config: ml_collections.ConfigDict) -> InitReport:

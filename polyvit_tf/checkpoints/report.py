@@ -12,6 +12,8 @@ import collections
 import dataclasses
 import re
 
+from polyvit_tf.model import weights
+
 ACTIONS = ('loaded', 'resized', 'tiled', 'inflated', 'converted', 'fresh', 'skipped')
 
 
@@ -48,6 +50,16 @@ class InitReport:
       if row.target == target:
         return row.action
     raise KeyError(target)
+
+  def assign(self, model, values: dict, fresh: list[str]) -> 'InitReport':
+    """Assigns `values` to `model` by name; every weight not in `values` must be in `fresh`
+    (left at its new initialisation). Records assigned / missing; returns self."""
+    load = weights.assign(model, values, allow_missing=True)
+    if sorted(load.missing) != sorted(fresh) or load.unexpected:
+      raise RuntimeError(f'internal: unassigned {sorted(set(load.missing) - set(fresh))}, '
+                         f'unknown {load.unexpected}')
+    self.assigned, self.missing = load.assigned, load.missing
+    return self
 
   def skip_source_keys(self, keys: list[str], why: str = 'not used by PolyViT') -> None:
     """Adds one 'skipped' row per group of source keys (grouped by their parent)."""

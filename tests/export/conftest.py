@@ -1,16 +1,17 @@
-"""Session fixtures of tests/export: one tiny run exported once."""
+"""Fixtures of tests/export: the exported run's model and the loaded SavedModel."""
 
 import pytest
+import tensorflow as tf
 
+from polyvit_tf import workdir as workdir_lib
 from tests.export import fixtures
 
 
-@pytest.fixture(scope='session')
-def exported_base(tmp_path_factory) -> str:
-  return fixtures.exported(tmp_path_factory)
+@pytest.fixture(scope='module')
+def run(exported_base):
+  return workdir_lib.load_model(fixtures.workdir_of_export())
 
 
-@pytest.fixture(scope='session')
-def exported_dir(exported_base) -> str:
-  from polyvit_tf.export import latest_version_dir  # pylint: disable=import-outside-toplevel
-  return latest_version_dir(exported_base)
+@pytest.fixture(scope='module')
+def loaded(exported_dir):
+  return tf.saved_model.load(exported_dir)

@@ -7,22 +7,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.data import preprocess
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
 from tests.export import fixtures
-
-
-@pytest.fixture(scope='module')
-def run(exported_base):
-  return workdir_lib.load_model(fixtures.workdir_of_export())
-
-
-@pytest.fixture(scope='module')
-def loaded(exported_dir):
-  return tf.saved_model.load(exported_dir)
 
 
 def _softmax(x):

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.data import features
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
@@ -48,16 +47,6 @@ def _eval_outputs(config, model, task):
   view_logits = model.model_for(task)(x.reshape((-1,) + x.shape[2:])).numpy()
   view_logits = view_logits.reshape(x.shape[0], x.shape[1], -1)
   return view_logits
-
-
-@pytest.fixture(scope='module')
-def run(exported_base):
-  return workdir_lib.load_model(fixtures.workdir_of_export())
-
-
-@pytest.fixture(scope='module')
-def loaded(exported_dir):
-  return tf.saved_model.load(exported_dir)
 
 
 @pytest.mark.parametrize('task', ['image_a', 'audio_a', 'video_a'])

@@ -12,7 +12,7 @@
                 40x40 (8 fps) with a static distractor and noise; a single frame cannot tell
                 the class, temporal order can; 480 / 40 / 160
 
-Build with `python -m polyvit_tf.data.demo.build --out_dir=DIR` or let a `demo:<name>`
+Build with `python -m polyvit_tf.data.demo --out_dir=DIR` or let a `demo:<name>`
 source build it on first use (see builder.py).
 """
 

@@ -15,6 +15,7 @@ from PIL import Image
 import tensorflow as tf
 
 from polyvit_tf.data import features
+from polyvit_tf.data.demo import splits
 
 FRAMES = 16
 SIZE = 40
@@ -67,14 +68,7 @@ def _jpeg(frame: np.ndarray) -> bytes:
 
 
 def examples() -> dict[str, list[tf.train.Example]]:
-  rng = np.random.default_rng(SEED)
-  out = {}
-  for split, size in SPLIT_SIZES.items():
-    out[split] = []
-    for i in range(size):
-      label = i % len(CLASS_NAMES)
-      clip = synthesise(label, rng)
-      frames = [_jpeg(f) for f in clip]
-      out[split].append(features.video_example(f'motion/{split}/{i:04d}', label, frames,
-                                               FPS))
-  return out
+  return splits.labelled_splits(
+      'motion', SPLIT_SIZES, len(CLASS_NAMES), SEED,
+      lambda example_id, label, rng: features.video_example(
+          example_id, label, [_jpeg(f) for f in synthesise(label, rng)], FPS))

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from polyvit_tf.data import features
+from polyvit_tf.data.demo import splits
 
 SAMPLE_RATE = 16_000
 SECONDS = 1.6
@@ -60,13 +61,8 @@ def synthesise(label: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def examples() -> dict[str, list[tf.train.Example]]:
-  rng = np.random.default_rng(SEED)
-  out = {}
-  for split, size in SPLIT_SIZES.items():
-    out[split] = []
-    for i in range(size):
-      label = i % len(CLASS_NAMES)
-      wave = np.clip(synthesise(label, rng), -1.0, 1.0)
-      out[split].append(features.audio_example(f'tones/{split}/{i:04d}', label,
-                                               waveform=wave, sample_rate=SAMPLE_RATE))
-  return out
+  return splits.labelled_splits(
+      'tones', SPLIT_SIZES, len(CLASS_NAMES), SEED,
+      lambda example_id, label, rng: features.audio_example(
+          example_id, label, waveform=np.clip(synthesise(label, rng), -1.0, 1.0),
+          sample_rate=SAMPLE_RATE))
