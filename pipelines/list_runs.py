@@ -26,6 +26,7 @@ class RunSummary:
   states: dict[str, str]  # node -> execution state
   metrics: dict[str, dict[str, float]]  # task -> metric -> value
   blessed: bool | None
+  new_model: bool | None  # False: the candidate is the last blessed model (not pushed again)
   pushed_to: str | None
   tflite: list[str]
 
@@ -67,7 +68,7 @@ def summarize(store: metadata_store.MetadataStore) -> list[RunSummary]:
                               metadata_store_pb2.Event.DECLARED_OUTPUT)}
     artifacts = store.get_artifacts_by_id(list(out_ids)) if out_ids else []
     metrics: dict[str, dict[str, float]] = {}
-    blessed, pushed_to, tflite = None, None, []
+    blessed, new_model, pushed_to, tflite = None, None, None, []
     for a in artifacts:
       kind, props = types.get(a.type_id), _props(a)
       if kind == 'ModelEvaluation':
@@ -77,13 +78,14 @@ def summarize(store: metadata_store.MetadataStore) -> list[RunSummary]:
             metrics.setdefault(task, {})[metric] = value
       elif kind == 'ModelBlessing':
         blessed = props.get('blessed') == 1
+        new_model = props.get('new_model', 1) == 1
       elif kind == 'PushedModel' and props.get('pushed') == 1:
         pushed_to = props.get('pushed_destination')
       elif kind == 'Model' and props.get('format') == 'tflite':
         tflite.append(props.get('path') or a.uri)
     started = datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000)
     runs.append(RunSummary(context.name, started.isoformat(timespec='seconds'), states,
-                           metrics, blessed, pushed_to, tflite))
+                           metrics, blessed, new_model, pushed_to, tflite))
   return runs
 
 
@@ -99,6 +101,8 @@ def format_runs(runs: list[RunSummary]) -> str:
                                                 if isinstance(v, float)))
     if r.pushed_to:
       lines.append(f'  pushed to {r.pushed_to}')
+    elif r.blessed and r.new_model is False:
+      lines.append('  the model is the last blessed one (Trainer cached): not pushed again')
     for path in r.tflite:
       lines.append(f'  tflite {path}')
   return '\n'.join(lines) if lines else 'no runs recorded'

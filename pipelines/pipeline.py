@@ -8,8 +8,8 @@
   Trainer                    GenericExecutor run_fn: co-training + SavedModel export
   latest_blessed_model_resolver  the last blessed model (none on the first run)
   PolyViTEvaluator           per-task metrics (multi-crop), thresholds and no-regression check
-  Pusher                     pushes a blessed model to <serving dir>/<version>/
-  TFLiteExport               (only when blessed) the model as one multi-signature .tflite
+  Pusher                     pushes a blessed, new model to <serving dir>/<version>/
+  TFLiteExport               (same condition) the model as one multi-signature .tflite
 
 No `union()` channels, so it compiles for Kubeflow Pipelines v2 as well as running locally.
 """
@@ -87,14 +87,18 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   evaluator = evaluator_lib.PolyViTEvaluator(
       examples=examples, model=trainer.outputs['model'],
       baseline_model=resolver.outputs['model'], config_json=config_json)
-  pusher = tfx.components.Pusher(
-      model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
-      push_destination=tfx.proto.PushDestination(
-          filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
-  with tfx.dsl.Cond(evaluator.outputs['blessing'].future()[0].custom_property('blessed') == 1):
-    tflite = tflite_lib.TFLiteExport(model=trainer.outputs['model'],
-                                     blessing=evaluator.outputs['blessing'],
-                                     quantization=tflite_quantization)
+  blessing = evaluator.outputs['blessing'].future()[0]
+  # Push and convert only a blessed model that is not already the last blessed one: a re-run
+  # whose Trainer came from the cache re-evaluates it, but does not push it again.
+  with tfx.dsl.Cond(blessing.custom_property('blessed') == 1):
+    with tfx.dsl.Cond(blessing.custom_property('new_model') == 1):
+      pusher = tfx.components.Pusher(
+          model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+          push_destination=tfx.proto.PushDestination(
+              filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
+      tflite = tflite_lib.TFLiteExport(model=trainer.outputs['model'],
+                                       blessing=evaluator.outputs['blessing'],
+                                       quantization=tflite_quantization)
   components += [trainer, resolver, evaluator, pusher, tflite]
 
   return tfx.dsl.Pipeline(

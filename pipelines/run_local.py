@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 from ml_collections import config_flags
+import tensorflow as tf
 from tfx import v1 as tfx
 
 from pipelines import layout
@@ -105,12 +106,13 @@ def main(argv):
   if cached:
     print(f'reused from cache: {", ".join(cached)}')
   print(list_runs.format_runs([summary]))
-  if flags.FLAGS.predict and summary.pushed_to:
+  serving_dir = layout.serving_dir(root)
+  if flags.FLAGS.predict and summary.blessed and tf.io.gfile.exists(serving_dir):
     from pipelines import demo_prediction  # pylint: disable=g-import-not-at-top
     task = flags.FLAGS.predict_task or sorted(config.tasks.keys())[0]
-    print(demo_prediction.predict_one(config, task, layout.serving_dir(root), root))
+    print(demo_prediction.predict_one(config, task, serving_dir, root))
   elif flags.FLAGS.predict:
-    logging.warning('The model was not pushed (not blessed); no prediction to show.')
+    logging.warning('The model was not blessed; no prediction to show.')
 
 
 if __name__ == '__main__':

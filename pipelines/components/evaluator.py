@@ -4,7 +4,8 @@ Outputs a ModelEvaluation artifact (metrics.json, and every metric as a custom p
 `<task>/<metric>` so ML Metadata shows it) and a ModelBlessing artifact in the form the
 standard Evaluator writes (a BLESSED / NOT_BLESSED file; custom properties `blessed`,
 `current_model`, `current_model_id`, `baseline_model`, `baseline_model_id`), which Pusher and
-the LatestBlessedModelStrategy resolver read.
+the LatestBlessedModelStrategy resolver read, plus `new_model` (0 when the candidate is the
+last blessed model itself, so the pipeline does not push it twice).
 """
 
 
@@ -73,6 +74,9 @@ def PolyViTEvaluator(  # pylint: disable=invalid-name
   blessing.set_int_custom_property('blessed', int(decision.blessed))
   blessing.set_string_custom_property('current_model', model.uri)
   blessing.set_int_custom_property('current_model_id', model.id)
+  # 0 when the candidate IS the last blessed model (its Trainer came from the cache).
+  blessing.set_int_custom_property(
+      'new_model', int(baseline_model is None or baseline_model.id != model.id))
   if baseline_model is not None:
     blessing.set_string_custom_property('baseline_model', baseline_model.uri)
     blessing.set_int_custom_property('baseline_model_id', baseline_model.id)

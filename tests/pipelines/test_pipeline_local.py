@@ -58,14 +58,15 @@ def demo_runs(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('pipeline'))
   config = _tiny_demo_config(str(tmp_path_factory.mktemp('demo_data')))
   first = run_local.run(config, root)
+  rerun = run_local.run(config, root)  # same config: everything reused, nothing re-pushed
   for task in config.tasks.keys():
     config.pipeline.thresholds[task] = 1.01  # unreachable
   second = run_local.run(config, root)
-  return root, first, second
+  return root, first, rerun, second
 
 
 def test_first_run_is_blessed_pushed_and_exported(demo_runs):
-  root, first, _ = demo_runs
+  root, first, _, _ = demo_runs
   assert first.blessed is True
   assert set(first.metrics) == {'digits', 'digit_groups', 'tones', 'motion'}
   assert all(0.0 <= m['top1'] <= 1.0 for m in first.metrics.values())
@@ -76,7 +77,7 @@ def test_first_run_is_blessed_pushed_and_exported(demo_runs):
 
 
 def test_ml_metadata_records_the_lineage(demo_runs):
-  root, _, _ = demo_runs
+  root, _, _, _ = demo_runs
   store = list_runs.open_store(layout.metadata_path(root))
   pusher = list_runs.executions_of(store, 'Pusher')[0]
   model = [a for a in _inputs(store, pusher.id)
@@ -90,8 +91,18 @@ def test_ml_metadata_records_the_lineage(demo_runs):
   assert 'digits/top1' in evaluation.custom_properties
 
 
+def test_rerun_reuses_the_cache_and_does_not_push_the_same_model_again(demo_runs):
+  root, first, rerun, _ = demo_runs
+  for node in ('PolyViTExampleGen', 'StatisticsGen', 'Trainer'):
+    assert rerun.states[node] == 'CACHED', (node, rerun.states)
+  assert rerun.blessed is True and rerun.new_model is False
+  assert rerun.metrics == first.metrics  # the evaluator re-ran on the same model and data
+  assert rerun.pushed_to is None and rerun.tflite == []
+  assert len(tf.io.gfile.listdir(layout.serving_dir(root))) == 1
+
+
 def test_second_run_reuses_the_model_and_is_not_pushed(demo_runs):
-  root, first, second = demo_runs
+  root, first, _, second = demo_runs
   assert second.states['Trainer'] == 'CACHED'
   assert second.states['PolyViTExampleGen'] == 'CACHED'
   assert second.states['PolyViTEvaluator'] == 'COMPLETE'
