@@ -9,7 +9,8 @@ the weights; the agreement columns then compare random-weight logits). Per task:
 latency at batch 1 of the SavedModel's tensor signature (`tf.saved_model.load`, one call per
 example) and of each TFLite variant's signature runner (`polyvit_tf.export.report`,
 `--num_threads` interpreter threads), on the same held-out inputs; sizes of the one
-multi-signature file against each single-task file, and int8 against float32.
+multi-signature file against each single-task file, and int8 against float32. A random
+model gets random heads too (video and audio heads start at zero: all-zero logits).
 
 Part 2, sizes at the paper's geometry (`--size_model`, default B; quick: Ti): one task per
 modality at 384x384 images, 800x128 spectrograms and 32x224x224 clips, random weights,
@@ -76,6 +77,17 @@ def saved_model_latency(version_dir: str, inputs: dict[str, np.ndarray]) -> dict
   return out
 
 
+def random_model(config: ml_collections.ConfigDict, seed: int = 0) -> PolyViT:
+  """A seeded random PolyViT whose heads are random too (video and audio heads start at
+  zero, which would make every logit 0 and the agreement columns trivially perfect)."""
+  model = PolyViT(config, seed=seed)
+  rng = np.random.default_rng(seed)
+  for head in model.heads.values():
+    kernel = head.kernel
+    kernel.assign(rng.normal(0.0, kernel.shape[0] ** -0.5, kernel.shape).astype(np.float32))
+  return model
+
+
 def deployable(root: str, quantizations: list[str], num: int, threads: int) -> dict:
   if _WORKDIR.value:
     version_dir = savedmodel.export_saved_model(_WORKDIR.value, os.path.join(root, 'sm'))
@@ -83,7 +95,7 @@ def deployable(root: str, quantizations: list[str], num: int, threads: int) -> d
     source, data = f'workdir {_WORKDIR.value}', 'eval'
   else:
     config = _CONFIG.value
-    model = PolyViT(config, seed=0)
+    model = random_model(config)
     version_dir = savedmodel.export_model(model, config, os.path.join(root, 'sm'))
     source, data = f'random weights of {config.name}', 'synthetic'
   meta = savedmodel.read_metadata(version_dir)
@@ -151,7 +163,7 @@ def paper_geometry(size: str) -> ml_collections.ConfigDict:
 
 def sizes_at_paper_geometry(root: str, size: str) -> dict:
   config = paper_geometry(size)
-  model = PolyViT(config, seed=0)
+  model = random_model(config)
   params = model.count_params()
   version_dir = savedmodel.export_model(model, config, os.path.join(root, 'sm_paper'),
                                         raw=False)

@@ -37,6 +37,8 @@ _MODALITIES = flags.DEFINE_list('modalities', ['image', 'audio', 'video'], 'Moda
 _VARIANTS = flags.DEFINE_list('variants', ['fp32', 'xla', 'bf16'],
                               'Any of fp32, xla, bf16, bf16_xla.')
 _STEPS = flags.DEFINE_integer('steps', 0, 'Timed steps per configuration (0: auto).')
+_BATCH = flags.DEFINE_integer('batch', 0, 'Examples per step for every cell (0: the table '
+                              'in benchmarks/runners.py).')
 _BF16 = flags.DEFINE_list('bf16_cells', ['S/image', 'S/audio'],
                           'size/modality cells the bf16 variants run for (the goal\'s cells; '
                           'bf16 is slow without bf16 hardware); `all` for every cell.')
@@ -46,11 +48,11 @@ VARIANTS = {'fp32': (False, False), 'xla': (True, False), 'bf16': (False, True),
 
 
 def measure(size: str, modality: str, variant: str, *, quick: bool, steps: int,
-            reference: common.MatmulReference) -> dict:
+            reference: common.MatmulReference, batch: int = 0) -> dict:
   """One configuration: `steps` step/matmul-burst pairs; efficiency = median over pairs of
   (step GFLOP/s) / (the adjacent burst's matmul GFLOP/s)."""
   xla, bf16 = VARIANTS[variant]
-  batch = (runners.QUICK_BATCH if quick else runners.PAPER_BATCH)[(size, modality)]
+  batch = batch or (runners.QUICK_BATCH if quick else runners.PAPER_BATCH)[(size, modality)]
   config = runners.one_task_config(size, modality, batch, quick=quick, xla=xla, bf16=bf16)
   runner = runners.StepRunner(config, modality)
   count = flops_lib.forward_flops(config, modality)
@@ -91,16 +93,19 @@ def main(argv: Sequence[str]) -> None:
   rows = []
   for size in sizes:
     for modality in _MODALITIES.value:
-      fp32 = None
+      fp32 = None  # the fp32 row of this cell
       for variant in _VARIANTS.value:
         if (VARIANTS[variant][1] and _BF16.value != ['all']
             and f'{size}/{modality}' not in _BF16.value):
           continue
         row = measure(size, modality, variant, quick=quick, steps=steps,
-                      reference=reference)
+                      reference=reference, batch=_BATCH.value)
         if variant == 'fp32':
-          fp32 = row['step_seconds']
-        row['vs_fp32'] = fp32 / row['step_seconds'] if fp32 else None
+          fp32 = row
+        # Throughput relative to fp32, normalised by each row's own matmul reference (the
+        # rows run minutes apart on a shared machine); the raw step-time ratio beside it.
+        row['vs_fp32'] = row['efficiency'] / fp32['efficiency'] if fp32 else None
+        row['vs_fp32_raw'] = fp32['step_seconds'] / row['step_seconds'] if fp32 else None
         rows.append(row)
         print(common.table([row], COLUMNS).splitlines()[-1] if len(rows) > 1
               else common.table([row], COLUMNS), flush=True)

@@ -87,3 +87,9 @@ def test_forward_flops_by_hand():
   assert flops.forward_flops(config, task).forward == expected
   # About 2 * 86M parameters * 577 tokens + attention: ~112 GFLOPs forward.
   assert 1.0e11 < expected < 1.2e11
+
+
+def test_unknown_task_is_a_config_error():
+  from polyvit_tf.model.spec import ConfigError  # pylint: disable=import-outside-toplevel
+  with pytest.raises(ConfigError, match='tasks.nope'):
+    flops.forward_flops(tiny.get_config(), 'nope')
