@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-fast clean-venv
+.PHONY: install demo test test-fast bench clean-venv
 
 install:
 	@PYTHON=$(PYTHON) bash scripts/install.sh
@@ -21,6 +21,11 @@ test: install
 # Fast subset: skips the integration tests marked `slow`.
 test-fast: install
 	$(PY) -m pytest -q -m "not slow" tests
+
+# Every benchmark of docs/performance.md (about 1.5 h on 2 cores; run it on an idle machine).
+bench:
+	@PYTHON=$(PYTHON) EXTRAS=test,bench bash scripts/install.sh
+	bash benchmarks/run_all.sh
 
 clean-venv:
 	rm -rf $(VENV)

@@ -39,10 +39,13 @@ def _bars(ax, groups: list[str], series: dict[str, list[float]], goal: float, yl
   ax.set_xticks(range(len(groups)))
   ax.set_xticklabels(groups, rotation=0, fontsize=8)
   ax.set_ylabel(ylabel)
-  ax.legend(fontsize=8)
+  top = max([goal] + [v for values in series.values() for v in values if v is not None])
+  ax.set_ylim(0, 1.3 * top)  # room for the legend above the bars
+  ax.legend(fontsize=8, ncol=len(series) + 1, loc='upper center')
 
 
-def step_efficiency(data: dict, out: str) -> str:
+def step_efficiency(data: dict, out: str, larger: dict | None = None) -> str:
+  """`larger`: train_step_batch8.json, drawn as one more bar per cell it has."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
@@ -57,6 +60,11 @@ def step_efficiency(data: dict, out: str) -> str:
   for r in rows:
     series[r['variant']][groups.index(f'{r["size"]}\n{r["modality"]} {r["tokens"]}')] = (
         r['efficiency'])
+  for r in (larger or {}).get('rows', []):
+    group = f'{r["size"]}\n{r["modality"]} {r["tokens"]}'
+    label = f'{r["variant"]}, batch {r["batch"]}'
+    if group in groups:
+      series.setdefault(label, [None] * len(groups))[groups.index(group)] = r['efficiency']
   fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
   _bars(ax, groups, series, 0.8, 'step GFLOP/s / fp32 matmul GFLOP/s')
   ax.set_title('Training-step efficiency (same-run matmul reference)', fontsize=10)
@@ -96,7 +104,8 @@ def main(argv: Sequence[str]) -> None:
     if data is None:
       print(f'no {name}{_SUFFIX.value}.json in {_RESULTS.value}; skipped')
       continue
-    print('wrote', fn(data, _OUT.value))
+    extra = {'larger': _load('train_step_batch8')} if name == 'train_step' else {}
+    print('wrote', fn(data, _OUT.value, **extra))
 
 
 if __name__ == '__main__':

@@ -39,6 +39,8 @@ _VARIANTS = flags.DEFINE_list('variants', ['fp32', 'xla', 'bf16'],
 _STEPS = flags.DEFINE_integer('steps', 0, 'Timed steps per configuration (0: auto).')
 _BATCH = flags.DEFINE_integer('batch', 0, 'Examples per step for every cell (0: the table '
                               'in benchmarks/runners.py).')
+_TAG = flags.DEFINE_string('tag', '', 'Suffix of the results file (train_step_<tag>.json), '
+                           'e.g. for a run at another --batch.')
 _BF16 = flags.DEFINE_list('bf16_cells', ['S/image', 'S/audio'],
                           'size/modality cells the bf16 variants run for (the goal\'s cells; '
                           'bf16 is slow without bf16 hardware); `all` for every cell.')
@@ -111,7 +113,8 @@ def main(argv: Sequence[str]) -> None:
               else common.table([row], COLUMNS), flush=True)
   print()
   print(common.table(rows, COLUMNS))
-  path = common.write_json(_OUT.value, 'train_step_quick' if quick else 'train_step',
+  name = 'train_step_quick' if quick else 'train_step'
+  path = common.write_json(_OUT.value, f'{name}_{_TAG.value}' if _TAG.value else name,
                            {'quick': quick, 'rows': rows,
                             'bf16_hardware': common.has_bf16_hardware(info)})
   print(f'\nwrote {path}')
