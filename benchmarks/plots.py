@@ -44,11 +44,23 @@ def _bars(ax, groups: list[str], series: dict[str, list[float]], goal: float, yl
   ax.legend(fontsize=8, ncol=len(series) + 1, loc='upper center')
 
 
-def step_efficiency(data: dict, out: str, larger: dict | None = None) -> str:
-  """`larger`: train_step_batch8.json, drawn as one more bar per cell it has."""
+def _save(groups: list[str], series: dict[str, list[float]], goal: float, ylabel: str,
+          title: str, path: str) -> str:
+  """One bar chart (a bar per series in each group, the goal as a line) written to `path`."""
   import matplotlib  # pylint: disable=import-outside-toplevel
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
+  _bars(ax, groups, series, goal, ylabel)
+  ax.set_title(title, fontsize=10)
+  fig.tight_layout()
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def step_efficiency(data: dict, out: str, larger: dict | None = None) -> str:
+  """`larger`: train_step_batch8.json, drawn as one more bar per cell it has."""
   rows = data['rows']
   groups = []
   for r in rows:
@@ -65,20 +77,12 @@ def step_efficiency(data: dict, out: str, larger: dict | None = None) -> str:
     label = f'{r["variant"]}, batch {r["batch"]}'
     if group in groups:
       series.setdefault(label, [None] * len(groups))[groups.index(group)] = r['efficiency']
-  fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
-  _bars(ax, groups, series, 0.8, 'step GFLOP/s / fp32 matmul GFLOP/s')
-  ax.set_title('Training-step efficiency (same-run matmul reference)', fontsize=10)
-  fig.tight_layout()
-  path = os.path.join(out, 'step_efficiency.png')
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return _save(groups, series, 0.8, 'step GFLOP/s / fp32 matmul GFLOP/s',
+               'Training-step efficiency (same-run matmul reference)',
+               os.path.join(out, 'step_efficiency.png'))
 
 
 def peer(data: dict, out: str) -> str:
-  import matplotlib  # pylint: disable=import-outside-toplevel
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   rows = data['rows']
   groups = list(dict.fromkeys(f'{r["size"]}\n{r["modality"]} {r["tokens"]}' for r in rows))
   settings = list(dict.fromkeys(r['xla_label'] for r in rows))
@@ -86,14 +90,9 @@ def peer(data: dict, out: str) -> str:
   for r in rows:
     series[f'XLA {r["xla_label"]}'][groups.index(
         f'{r["size"]}\n{r["modality"]} {r["tokens"]}')] = r['throughput_ratio']
-  fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(groups)), 3.6))
-  _bars(ax, groups, series, 1.0, 'ours / KerasHub ViT throughput')
-  ax.set_title('Training throughput against KerasHub ViTBackbone (same run)', fontsize=10)
-  fig.tight_layout()
-  path = os.path.join(out, 'peer.png')
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  return _save(groups, series, 1.0, 'ours / KerasHub ViT throughput',
+               'Training throughput against KerasHub ViTBackbone (same run)',
+               os.path.join(out, 'peer.png'))
 
 
 def main(argv: Sequence[str]) -> None:

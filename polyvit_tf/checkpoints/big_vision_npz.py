@@ -36,14 +36,7 @@ def from_arrays(arrays: dict[str, np.ndarray], where: str) -> PretrainedViT:
   arrays = flax_vit.unstack_scanned(arrays, f'{p}Transformer/encoderblock',
                                     f'{p}Transformer/encoderblock', notes)
   reader = KeyReader(arrays, where)
-  kernel = reader.take(p + 'embedding/kernel', (None, None, None, None))
-  d = int(kernel.shape[-1])
-  bias = reader.take(p + 'embedding/bias', (d,))
-  if reader.has(p + 'cls'):
-    cls = reader.take(p + 'cls', (1, 1, d)).reshape(d)
-  else:
-    cls = np.zeros((d,), np.float32)
-    notes.append("no class token (pool_type 'gap' or 'map'): every CLS token starts at 0.")
+  kernel, bias, cls, d = flax_vit.read_patch_embedding(reader, p, notes)
   # Checkpoints from before 2022 kept the position embedding in the encoder.
   posemb_key = next((p + k for k in ('pos_embedding', 'Transformer/pos_embedding',
                                      'Transformer/posembed_input/pos_embedding')

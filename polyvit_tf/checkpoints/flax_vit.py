@@ -97,6 +97,20 @@ def count_blocks(arrays: dict[str, np.ndarray], block_prefix: str) -> int:
   return depth
 
 
+def read_patch_embedding(reader: KeyReader, p: str, notes: list[str]
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+  """(kernel, bias, CLS embedding, width) of a Flax ViT's patch embedding; a model without
+  a class token (GAP or MAP pooling) gets a zero CLS embedding and a note saying so."""
+  kernel = reader.take(p + 'embedding/kernel', (None, None, None, None))
+  d = int(kernel.shape[-1])
+  bias = reader.take(p + 'embedding/bias', (d,))
+  if reader.has(p + 'cls'):
+    return kernel, bias, reader.take(p + 'cls', (1, 1, d)).reshape(d), d
+  notes.append('no class token in the checkpoint (GAP or MAP pooling): every CLS token '
+               'starts at 0.')
+  return kernel, bias, np.zeros((d,), np.float32), d
+
+
 def read_block(reader: KeyReader, prefix: str, names: BlockNames, d: int,
                heads: int | None, mlp_dim: int | None) -> tuple[dict[str, np.ndarray], int, int]:
   """One block in canonical naming, plus (heads, mlp_dim) as found in its shapes."""

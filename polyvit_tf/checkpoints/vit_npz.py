@@ -32,14 +32,7 @@ def from_arrays(arrays: dict[str, np.ndarray], where: str) -> PretrainedViT:
   p = flax_vit.find_prefix(arrays, 'embedding/kernel', where)
   reader = KeyReader(arrays, where)
   notes: list[str] = []
-  kernel = reader.take(p + 'embedding/kernel', (None, None, None, None))
-  d = int(kernel.shape[-1])
-  bias = reader.take(p + 'embedding/bias', (d,))
-  if reader.has(p + 'cls'):
-    cls = reader.take(p + 'cls', (1, 1, d)).reshape(d)
-  else:
-    cls = np.zeros((d,), np.float32)
-    notes.append('no class token in the checkpoint (a GAP model): every CLS token starts at 0.')
+  kernel, bias, cls, d = flax_vit.read_patch_embedding(reader, p, notes)
   posemb_key = p + 'Transformer/posembed_input/pos_embedding'
   posemb = reader.take(posemb_key, (1, None, d))
   encoder = flax_vit.read_encoder(arrays, reader, p, NAMES, d)
