@@ -149,7 +149,11 @@ def main(argv: Sequence[str]) -> None:
   quick = _QUICK.value
   sizes = _SIZES.value or (['Ti', 'S'] if quick else ['S', 'B'])
   steps = _STEPS.value or (3 if quick else 4)
-  import keras_hub  # pylint: disable=import-outside-toplevel
+  try:
+    import keras_hub  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise SystemExit(f'benchmarks.peer needs the `bench` extra (keras-hub 0.20.0): run '
+                     f'`make bench` or `EXTRAS=test,bench bash scripts/install.sh` ({e}).')
   print(f'peer: keras_hub {keras_hub.__version__} ViTBackbone; keras {keras.__version__}',
         flush=True)
   rows = []
