@@ -5,7 +5,8 @@ r"""PNG plots of the benchmark results for docs/performance.md.
 Reads train_step.json (and peer.json when present) and writes
   step_efficiency.png   per size and modality: step GFLOP/s / same-run fp32 matmul GFLOP/s,
                         one bar per variant, the 0.8 goal as a line
-  peer.png              ours / KerasHub ViT throughput per size and modality
+  peer.png              ours / KerasHub ViT throughput per size and modality, XLA off
+                        (and on, when <results>/xla/peer.json exists)
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ _OUT = flags.DEFINE_string('out', 'docs/performance', 'Directory of the PNG file
 _SUFFIX = flags.DEFINE_string('suffix', '', "Result file suffix, e.g. '_quick'.")
 
 
-def _load(name: str) -> dict | None:
-  path = os.path.join(_RESULTS.value, f'{name}{_SUFFIX.value}.json')
+def _load(name: str, subdir: str = '') -> dict | None:
+  path = os.path.join(_RESULTS.value, subdir, f'{name}{_SUFFIX.value}.json')
   if not os.path.exists(path):
     return None
   with open(path) as f:
@@ -104,6 +105,8 @@ def main(argv: Sequence[str]) -> None:
       print(f'no {name}{_SUFFIX.value}.json in {_RESULTS.value}; skipped')
       continue
     extra = {'larger': _load('train_step_batch8')} if name == 'train_step' else {}
+    if name == 'peer' and _load('peer', 'xla'):  # `peer --xla=on --out=<results>/xla`
+      data['rows'] += _load('peer', 'xla')['rows']
     print('wrote', fn(data, _OUT.value, **extra))
 
 

@@ -20,12 +20,13 @@ declare -A CMD=(
   [train_step]="-m benchmarks.train_step --out=$OUT"
   [train_step_batch8]="-m benchmarks.train_step --sizes=S,B --modalities=image,audio --variants=fp32 --batch=8 --tag=batch8 --out=$OUT"
   [peer]="-m benchmarks.peer --out=$OUT"
+  [peer_xla]="-m benchmarks.peer --xla=on --out=$OUT/xla"
   [profile_S_audio]="-m benchmarks.profile_step --size=S --modality=audio --out=$OUT"
   [profile_B_image]="-m benchmarks.profile_step --size=B --modality=image --out=$OUT"
   [token_dense]="-m benchmarks.token_dense --out=$OUT"
 )
 ORDER=(export_speed serving_load cotraining_overhead input_pipeline train_step
-       train_step_batch8 peer profile_S_audio profile_B_image token_dense)
+       train_step_batch8 peer peer_xla profile_S_audio profile_B_image token_dense)
 [ $# -gt 0 ] && ORDER=("$@")
 status=0
 for name in "${ORDER[@]}"; do
