@@ -11,12 +11,13 @@ Reads train_step.json (and peer.json when present) and writes
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Sequence
 
 from absl import app
 from absl import flags
+
+from benchmarks import results_io
 
 _RESULTS = flags.DEFINE_string('results', 'benchmarks/results', 'Directory of the JSON results.')
 _OUT = flags.DEFINE_string('out', 'docs/performance', 'Directory of the PNG files.')
@@ -24,11 +25,7 @@ _SUFFIX = flags.DEFINE_string('suffix', '', "Result file suffix, e.g. '_quick'."
 
 
 def _load(name: str, subdir: str = '') -> dict | None:
-  path = os.path.join(_RESULTS.value, subdir, f'{name}{_SUFFIX.value}.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return results_io.load(_RESULTS.value, name, subdir, _SUFFIX.value)
 
 
 def _bars(ax, groups: list[str], series: dict[str, list[float]], goal: float, ylabel: str):
@@ -105,8 +102,9 @@ def main(argv: Sequence[str]) -> None:
       print(f'no {name}{_SUFFIX.value}.json in {_RESULTS.value}; skipped')
       continue
     extra = {'larger': _load('train_step_batch8')} if name == 'train_step' else {}
-    if name == 'peer' and _load('peer', 'xla'):  # `peer --xla=on --out=<results>/xla`
-      data['rows'] += _load('peer', 'xla')['rows']
+    compiled = _load('peer', 'xla') if name == 'peer' else None  # peer --xla=on
+    if compiled:
+      data['rows'] += compiled['rows']
     print('wrote', fn(data, _OUT.value, **extra))
 
 

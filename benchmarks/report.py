@@ -8,23 +8,19 @@ exists, with the goal each figure is judged against.
 
 from __future__ import annotations
 
-import json
-import os
 from typing import Sequence
 
 from absl import app
 from absl import flags
+
+from benchmarks import results_io
 
 _RESULTS = flags.DEFINE_string('results', 'benchmarks/results', 'Directory of the JSON results.')
 _SUFFIX = flags.DEFINE_string('suffix', '', "Result file suffix, e.g. '_quick'.")
 
 
 def _load(name: str, subdir: str = '') -> dict | None:
-  path = os.path.join(_RESULTS.value, subdir, f'{name}{_SUFFIX.value}.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return results_io.load(_RESULTS.value, name, subdir, _SUFFIX.value)
 
 
 def _table(header: list[str], rows: list[list]) -> str:
