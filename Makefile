@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-fast bench clean-venv
+.PHONY: install demo test test-fast bench build-file clean-venv
 
 install:
 	@PYTHON=$(PYTHON) bash scripts/install.sh
@@ -26,6 +26,10 @@ test-fast: install
 bench:
 	@PYTHON=$(PYTHON) EXTRAS=test,bench bash scripts/install.sh
 	bash benchmarks/run_all.sh
+
+# BUILD is generated from the tree (tests/test_build_file.py checks it is fresh).
+build-file:
+	$(PYTHON) scripts/gen_build.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,16 +1,22 @@
-"""BUILD lists every source and test file, and every file it lists exists.
+"""BUILD is generated from the tree (scripts/gen_build.py) and is complete and acyclic.
 
 Bazel does not run on our machines, so this test keeps the Bazel targets honest: one
-`py_library` per Python package, one `py_test` per test file.
+`py_library` per Python package (packages in an import cycle share one), one `py_test` per
+test file, every listed file present, no dependency cycle, and BUILD as the generator writes it.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOURCE_DIRS = ('polyvit_tf', 'pipelines', 'serving', 'benchmarks')
+
+_spec = importlib.util.spec_from_file_location('gen_build', ROOT / 'scripts' / 'gen_build.py')
+gen_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(gen_build)
 
 
 def _targets() -> list[tuple[str, dict]]:
@@ -58,14 +64,45 @@ def test_every_source_file_is_in_a_library_or_binary():
   assert not missing, f'not in any py_library/py_binary of BUILD: {missing}'
 
 
-def test_one_library_per_package():
+def test_every_package_is_in_one_library():
   packages = {str(p.parent.relative_to(ROOT)) for p in ROOT.glob('**/__init__.py')
               if p.parts[len(ROOT.parts)] in SOURCE_DIRS}
-  libs = {kwargs['name']: {str(pathlib.Path(s).parent) for s in kwargs.get('srcs') or []}
-          for rule, kwargs in _targets() if rule == 'py_library'}
   for package in packages:
-    owners = [name for name, dirs in libs.items() if dirs == {package}]
-    assert owners, f'package {package} has no py_library of its own in BUILD'
+    owners = {name for rule, kwargs in _targets() if rule == 'py_library'
+              for name in [kwargs['name']]
+              for s in kwargs.get('srcs') or [] if str(pathlib.Path(s).parent) == package}
+    assert len(owners) == 1, f'package {package} is in libraries {sorted(owners)}'
+
+
+def test_build_is_generated_from_the_tree():
+  assert (ROOT / 'BUILD').read_text() == gen_build.render(), (
+      'BUILD is stale: run `python scripts/gen_build.py`')
+
+
+def test_deps_are_acyclic():
+  graph = {}
+  tree = ast.parse((ROOT / 'BUILD').read_text())
+  for node in tree.body:
+    if (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+        and node.value.func.id.startswith('py_')):
+      kw = {k.arg: k.value for k in node.value.keywords}
+      name = ast.literal_eval(kw['name'])
+      deps = kw.get('deps')
+      graph[name] = {ast.literal_eval(e)[1:] for e in getattr(deps, 'elts', [])
+                     if isinstance(e, ast.Constant)}
+  state = {}
+
+  def visit(node, path):
+    if state.get(node) == 'done':
+      return
+    assert state.get(node) != 'active', f'dependency cycle: {path + [node]}'
+    state[node] = 'active'
+    for dep in sorted(graph.get(node, ())):
+      visit(dep, path + [node])
+    state[node] = 'done'
+
+  for name in sorted(graph):
+    visit(name, [])
 
 
 def test_every_test_file_is_a_py_test():
