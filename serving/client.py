@@ -4,12 +4,14 @@ r"""Client of a PolyViT model served by TF Serving (or serving/local_server.py).
   python -m serving.client --server=HOST:8501 --rest --task=<task> FILE... # REST :predict
   python -m serving.client --server=HOST:8500 --list                       # signatures
 
-FILE kinds and the signature each one is sent to (see polyvit_tf/export/signatures.py):
-  .jpg .jpeg .png .gif .bmp      <task>_raw    encoded image bytes
-  .wav                           <task>_raw    WAV bytes
+FILE kinds and the signature each one is sent to: a `.npy` file (a preprocessed example, or a
+batch of them) goes to the tensor signature `<task>`; any other file to the raw-input
+signature of the task's modality that reads it, as the modality module says
+(polyvit_tf/modalities/<m>.py, `client_inputs`; signatures: polyvit_tf/export/signatures.py):
+  .jpg .jpeg .png .gif .bmp      <task>_raw    encoded image bytes          (image)
+  .wav                           <task>_raw    WAV bytes                    (audio)
   a directory of .jpg/.jpeg/.png <task>_raw    one video, its frames in file-name order
   .mp4 .avi .mov .mkv .webm      <task>_frames one video decoded to uint8 RGB frames (PyAV)
-  .npy                           <task>        a preprocessed example (or a batch of them)
 Files of one kind go in one request (videos of different shapes in separate ones). Prints the
 top-k class names and scores per file.
 """
@@ -27,9 +29,6 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.gif', '.bmp')
-FRAME_EXTS = ('.jpg', '.jpeg', '.png')
-VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
 MAX_MESSAGE_BYTES = 256 << 20
 
 
@@ -182,45 +181,6 @@ def make_client(server: str, *, rest: bool = False, model_name: str = 'polyvit',
 
 
 # --------------------------------------------------------------------------- media to inputs
-def file_kind(path: str) -> str:
-  """'image', 'wav', 'frames_dir', 'video_file' or 'tensor' (see the module docstring)."""
-  if os.path.isdir(path):
-    return 'frames_dir'
-  ext = os.path.splitext(path)[1].lower()
-  if ext in IMAGE_EXTS:
-    return 'image'
-  if ext == '.wav':
-    return 'wav'
-  if ext in VIDEO_EXTS:
-    return 'video_file'
-  if ext == '.npy':
-    return 'tensor'
-  raise ValueError(f'{path}: unsupported file type {ext!r}; expected an image '
-                   f'{IMAGE_EXTS}, .wav, a video {VIDEO_EXTS}, a directory of frames or .npy.')
-
-
-def _read(path: str) -> bytes:
-  with open(path, 'rb') as f:
-    return f.read()
-
-
-def frame_files(directory: str) -> list[str]:
-  files = sorted(f for f in os.listdir(directory) if f.lower().endswith(FRAME_EXTS))
-  if not files:
-    raise ValueError(f'{directory}: no frame images ({FRAME_EXTS}).')
-  return [os.path.join(directory, f) for f in files]
-
-
-def decode_video(path: str) -> np.ndarray:
-  """uint8 (T, H, W, 3) RGB frames of a video file (PyAV)."""
-  import av  # pylint: disable=import-outside-toplevel
-  with av.open(path) as container:
-    frames = [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
-  if not frames:
-    raise ValueError(f'{path}: no video frames decoded.')
-  return np.stack(frames)
-
-
 @dataclasses.dataclass
 class Request:
   signature: str
@@ -228,47 +188,58 @@ class Request:
   files: list[str]  # one per row of the batch (a .npy batch repeats its name)
 
 
+def _client_inputs() -> list:
+  """Every registered modality's ClientInputs (polyvit_tf.modalities)."""
+  from polyvit_tf import modalities  # pylint: disable=import-outside-toplevel
+  return [c for name in modalities.names() for c in modalities.get(name).client_inputs()]
+
+
+def _reader(task: str, path: str, signatures: Mapping[str, SignatureInfo]):
+  """The ClientInput that sends `path` to one of `task`'s signatures on the server."""
+  candidates = [c for c in _client_inputs() if c.accepts(path)]
+  if not candidates:
+    kinds = sorted({e for c in _client_inputs() for e in c.extensions if e != '/'})
+    raise ValueError(f'{path}: unsupported file type; expected .npy, a directory of frames '
+                     f'or one of {kinds}.')
+  for c in candidates:
+    sig = signatures.get(f'{task}_{c.suffix}')
+    if sig is not None and c.input_name in sig.inputs:
+      return c
+  names = ' or '.join(repr(f'{task}_{c.suffix}') for c in candidates)
+  raise ValueError(f'the server has no signature {names} (task {task!r}) that reads {path}; '
+                   f'it has {sorted(signatures)}.')
+
+
 def build_requests(task: str, files: Sequence[str],
                    signatures: Mapping[str, SignatureInfo]) -> list[Request]:
   """Groups `files` by kind into requests for `task`'s signatures (input names from metadata)."""
-  by_kind: dict[str, list[str]] = {}
+  requests, groups = [], {}
+  tensors = [f for f in files if not os.path.isdir(f) and f.lower().endswith('.npy')]
   for f in files:
-    by_kind.setdefault(file_kind(f), []).append(f)
-  requests = []
-
-  def input_name(signature: str) -> str:
-    if signature not in signatures:
-      raise ValueError(f'the server has no signature {signature!r} (task {task!r}); it has '
+    if f in tensors:
+      continue
+    reader = _reader(task, f, signatures)
+    if reader.per_file:
+      requests.append(Request(f'{task}_{reader.suffix}', {reader.input_name: reader.read([f])},
+                              [f]))
+    else:
+      groups.setdefault(id(reader), (reader, []))[1].append(f)
+  for reader, paths in groups.values():
+    requests.append(Request(f'{task}_{reader.suffix}', {reader.input_name: reader.read(paths)},
+                            list(paths)))
+  if tensors:
+    if task not in signatures:
+      raise ValueError(f'the server has no signature {task!r} (task {task!r}); it has '
                        f'{sorted(signatures)}.')
-    (name,) = signatures[signature].inputs
-    return name
-
-  for kind, paths in by_kind.items():
-    if kind in ('image', 'wav'):
-      sig = f'{task}_raw'
-      requests.append(Request(sig, {input_name(sig): np.array([_read(p) for p in paths],
-                                                             dtype=object)}, list(paths)))
-    elif kind == 'frames_dir':
-      sig = f'{task}_raw'
-      videos = [[_read(p) for p in frame_files(d)] for d in paths]
-      length = max(len(v) for v in videos)
-      padded = [v + [b''] * (length - len(v)) for v in videos]  # '' = padding
-      requests.append(Request(sig, {input_name(sig): np.array(padded, dtype=object)},
-                              list(paths)))
-    elif kind == 'video_file':
-      sig = f'{task}_frames'
-      for p in paths:
-        requests.append(Request(sig, {input_name(sig): decode_video(p)[np.newaxis]}, [p]))
-    else:  # tensor
-      name = input_name(task)
-      expected = signatures[task].inputs[name][1][1:]
-      arrays, names = [], []
-      for p in paths:
-        x = np.load(p).astype(np.float32)
-        x = x[np.newaxis] if x.shape == expected else x
-        arrays.append(x)
-        names += [p] * len(x)
-      requests.append(Request(task, {name: np.concatenate(arrays)}, names))
+    (name,) = signatures[task].inputs
+    expected = signatures[task].inputs[name][1][1:]
+    arrays, names = [], []
+    for p in tensors:
+      x = np.load(p).astype(np.float32)
+      x = x[np.newaxis] if x.shape == expected else x
+      arrays.append(x)
+      names += [p] * len(x)
+    requests.append(Request(task, {name: np.concatenate(arrays)}, names))
   return requests
 
 

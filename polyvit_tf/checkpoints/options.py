@@ -6,9 +6,10 @@ import dataclasses
 
 import ml_collections
 
+from polyvit_tf import modalities
 from polyvit_tf.checkpoints import inflate
 from polyvit_tf.checkpoints import resize
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 
 # vit_npz: the original Google ViT / AugReg .npz; big_vision_npz: big_vision .npz;
 # hf: Hugging Face ViT (safetensors or .bin); polyvit: this project's work directory.
@@ -38,7 +39,7 @@ def init_options(config: ml_collections.ConfigDict) -> InitOptions:
   allowed = {'video_kernel': ('central_frame', 'average'),
              'posemb_resize': resize.METHODS,
              'crossmodal_video_kernel': inflate.VIDEO_KERNELS,
-             'crossmodal_source': ('', 'image', 'audio', 'video')}
+             'crossmodal_source': ('',) + modalities.names()}
   for field, values in allowed.items():
     if getattr(options, field) not in values:
       raise ConfigError(f'init.{field}: {getattr(options, field)!r} is not one of '

@@ -1,8 +1,9 @@
 """Data for PolyViT: ingestion (TFDS, media folders / manifests -> TFRecords), tf.data
-pipelines per modality, the serving preprocessing, and built-in demo data sets.
+pipelines, the per-modality preprocessing libraries, and built-in demo data sets.
 
   pipeline.train_dataset / pipeline.eval_dataset   the per-task input pipelines
-  preprocess.*                                     eval / serving preprocessing per modality
+  image, audio, video, augment                     the preprocessing the modality modules
+                                                   (polyvit_tf/modalities) call
   filterbank.log_mel_fbank                         Kaldi log-mel front end (AST) in tf.signal
   errors.BAD_EXAMPLES                              per-task log of skipped bad examples
   convert (CLI)                                    media -> TFRecords with Apache Beam

@@ -19,13 +19,15 @@ import threading
 
 from absl import logging
 
+from polyvit_tf.configs.errors import ConfigError
+
 
 class DataSourceError(FileNotFoundError):
   """A task's `data.source` does not exist or cannot be read; the message names both."""
 
 
-class DataConfigError(ValueError):
-  """A data setting of a task is invalid; the message names the task and the field."""
+# A data setting of a task is invalid: the one config error type (the name stays for imports).
+DataConfigError = ConfigError
 
 
 # Reason codes used inside the tf.data graph (int32) and their messages.

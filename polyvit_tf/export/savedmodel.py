@@ -24,8 +24,10 @@ import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
+from polyvit_tf.model import prediction as prediction_lib
 
 METADATA_FILE = 'polyvit_export.json'
 CONFIG_FILE = 'polyvit_config.json'
@@ -103,7 +105,9 @@ def export_saved_model(workdir: str, out_dir: str, *, version: int | None = None
 def export_metadata(model: PolyViT, config: ml_collections.ConfigDict,
                     sigs: list[signatures_lib.Signature], *, version: int,
                     top_k: int) -> dict:
-  """What a client needs besides the signature defs: tasks, modalities, class names."""
+  """What a client needs besides the signature defs: tasks, modalities, class names, and
+  how the probabilities are made (`activation`, `view_averaging`)."""
+  spec = specs_lib.resolve(config)
   return {
       'format': 'polyvit_tf.export/1',
       'config_name': config.get('name', ''),
@@ -116,8 +120,10 @@ def export_metadata(model: PolyViT, config: ml_collections.ConfigDict,
               'num_classes': model.task(task).num_classes,
               'multilabel': model.task(task).multilabel,
               'input_shape': list(model.input_shape(task)),
-              'eval_views': int(config.tasks[task].get('eval_views', 1) or 1),
-              'class_names': signatures_lib.class_names(config, task),
+              'eval_views': spec.task(task).eval_views,
+              'activation': prediction_lib.PredictionSpec.of(spec, task).activation,
+              'view_averaging': spec.eval.view_averaging,
+              'class_names': list(spec.task(task).class_names),
               'signatures': {s.kind: s.name for s in sigs if s.task == task},
           } for task in model.task_names},
       'signatures': {

@@ -28,7 +28,7 @@ from typing import Sequence
 import ml_collections
 import tensorflow as tf
 
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 
 OPTIMIZERS = ('sgd', 'adamw')
 IDLE_PARAMS = ('shared_momentum', 'freeze_idle')

@@ -28,9 +28,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from polyvit_tf import modalities
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.model import weights
-from polyvit_tf.model.spec import ConfigError, task_names
+from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import evaluation
 from polyvit_tf.train import loop
 
@@ -61,13 +63,15 @@ def _use_source_patch(cfg: ml_collections.ConfigDict, source: ml_collections.Con
   """Gives the probe's tokenizer the source's (spatial) patch size: every tokenizer weight
   comes from the source, and patch kernels cannot be resampled (a modality the source lacks
   is converted from `init.crossmodal_source`, or image, video, audio in that order)."""
+  from polyvit_tf.checkpoints import polyvit_ckpt  # pylint: disable=import-outside-toplevel
   if modality in source.modalities:
     ref = modality
   else:
     ref = cfg.init.get('crossmodal_source', '') if 'init' in cfg else ''
-    ref = ref or next(m for m in ('image', 'video', 'audio') if m in source.modalities)
+    ref = ref or next(m for m in polyvit_ckpt.crossmodal_order() if m in source.modalities)
   patch = tuple(cfg.modalities[modality].patch_size)
-  new = patch[:-2] + tuple(source.modalities[ref].patch_size)[-2:]
+  new = modalities.get(modality).probe_patch_size(patch,
+                                                  tuple(source.modalities[ref].patch_size))
   if new != patch:
     logging.info('Probe: modalities.%s.patch_size %s -> %s (the source %s tokenizer\'s).',
                  modality, patch, new, ref)
@@ -113,24 +117,22 @@ def run_probe(config: ml_collections.ConfigDict, source_workdir: str, workdir: s
   Returns {task: {'learning_rate': best, 'validation': {lr: metrics}, 'eval': metrics}} and
   writes it to <workdir>/eval/probe.json (and a table to probe.md).
   """
-  rates = [float(r) for r in (learning_rates or config.eval.get('probe_learning_rates',
-                                                                (0.03, 0.1, 0.3)))]
+  spec = specs_lib.resolve(config)
+  rates = [float(r) for r in (learning_rates or spec.eval.probe_learning_rates)]
   if not rates or any(r <= 0 for r in rates):
-    raise ConfigError(f'eval.probe_learning_rates must be positive, got {rates}.')
-  split = config.eval.get('probe_split', 'validation')
-  tasks = list(tasks or task_names(config))
+    raise ConfigError(f'learning rates must be positive, got {rates}.')
+  split = spec.eval.probe_split
+  tasks = list(tasks or spec.task_names)
   for task in tasks:
-    if task not in config.tasks:
-      raise ConfigError(f'tasks.{task}: unknown task; the config has {task_names(config)}.')
-    if len(rates) > 1 and split == 'validation' and not config.tasks[task].data.get(
-        'validation_split', ''):
+    spec.task(task)  # ConfigError naming the config's tasks
+    if len(rates) > 1 and split == 'validation' and not spec.data[task].splits['validation']:
       raise ConfigError(f'tasks.{task}.data.validation_split is empty; a learning-rate grid '
                         'search needs a validation split (or give one learning rate).')
   for task in tasks:  # every probe config is checked before any data is read
     loop.validate_config(probe_config(config, source_workdir, task, rates[0]))
   results = {}
   for task in tasks:
-    multilabel = bool(config.tasks[task].multilabel)
+    multilabel = spec.task(task).multilabel
     runs = {}
     for rate in rates:
       cfg = probe_config(config, source_workdir, task, rate)

@@ -18,7 +18,7 @@ import os
 import ml_collections
 import tensorflow as tf
 
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 
 STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
 _STRATEGIES: dict = {}

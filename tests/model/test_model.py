@@ -9,7 +9,7 @@ import pytest
 from polyvit_tf.configs import tiny
 from polyvit_tf.model import ConfigError, InputMismatchError, PolyViT
 from polyvit_tf.model import encoder as encoder_lib
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 
 @pytest.fixture(scope='module')
@@ -124,7 +124,7 @@ def test_seeded_build_is_reproducible():
   b = PolyViT(tiny.get_config(), seed=7)
   for va, vb in zip(a.trainable_variables, b.trainable_variables):
     np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
-  assert spec_lib.task_names(a.config) == ['audio_a', 'image_a', 'image_b', 'video_a']
+  assert specs_lib.resolve(a.config).task_names == ('audio_a', 'image_a', 'image_b', 'video_a')
   keras.backend.clear_session()
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.configs import base
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import optim
 
 
