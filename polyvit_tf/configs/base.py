@@ -25,12 +25,24 @@ import ml_collections
 from polyvit_tf import modalities as modalities_lib
 from polyvit_tf.configs import sizes
 
+# The values the config's enumerated fields may take (checked by polyvit_tf.configs.specs;
+# the modules that implement them document what each one means).
 LOSSES = ('softmax_xent', 'sigmoid_xent')
 HEAD_INITS = ('zeros', 'lecun_normal')
 POOLINGS = ('cls', 'gap')
 # How the views of an example are combined (multi-crop): 'probs' averages the views'
 # probabilities, 'logits' averages the logits (polyvit_tf/model/prediction.py).
 VIEW_AVERAGING = ('probs', 'logits')
+SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
+LR_DECAYS = ('cosine', 'linear', 'constant')
+OPTIMIZERS = ('sgd', 'adamw')
+IDLE_PARAMS = ('shared_momentum', 'freeze_idle')
+STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
+# init.source formats: vit_npz (the original Google ViT / AugReg .npz), big_vision_npz,
+# hf (Hugging Face ViT, safetensors or .bin), polyvit (this project's work directory).
+INIT_FORMATS = ('vit_npz', 'big_vision_npz', 'hf', 'polyvit')
+VIDEO_KERNELS = ('central_frame', 'average', 'repeat')  # 2D patch kernel -> tubelet kernel
+POSEMB_RESIZE = ('bilinear', 'bilinear_half_pixel')  # position-embedding grid resize
 
 # The fields of `tasks.<t>.data` that every modality has; each modality module adds its own
 # (polyvit_tf/modalities/<m>.py, `data_defaults`).

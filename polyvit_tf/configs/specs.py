@@ -8,16 +8,19 @@
     spec.modality_of(t)              # the ModalitySpec of task t
     spec.data[t]                     # DataSpec: source, splits, reading, the modality's options
     spec.training[t]                 # TrainingSpec: batch size, steps, warmup, rate, mixup, ...
-    spec.model, spec.eval, spec.train
+    spec.model, spec.eval, spec.train, spec.schedule, spec.lr_schedule, spec.optimizer,
+    spec.distribution, spec.init     # the other sections, likewise
     spec.validate()                  # resolves every section (training and export call it)
 
 Every section is validated once, when first resolved, raising ConfigError (the one error type
 of config problems) naming the key. A config may lack keys (an older work directory's
 config.json) or whole sections (the data-only config of the TFX ExampleGen): defaults come from
 where they are written once, polyvit_tf.configs.base and the modality modules; a missing
-section fails only when it is used. The sections that one module implements resolve there:
-schedule (train/schedules.py), lr_schedule (train/lr.py), optimizer (train/optim.py),
-distribution (train/strategy.py) and init (checkpoints/options.py).
+section fails only when it is used. The values enumerated fields may take are configs/base.py's;
+the modules that implement a section (train/schedules.py, lr.py, optim.py, strategy.py,
+checkpoints/) read its spec. What can only be checked against the world (a strategy's replica
+count, a work directory's saved config, a TFDS data set's features) is checked where it is met,
+with the same ConfigError.
 """
 
 from __future__ import annotations
@@ -36,8 +39,9 @@ from polyvit_tf.configs import base
 from polyvit_tf.configs import io as config_io
 from polyvit_tf.configs.errors import ConfigError
 
-__all__ = ['ConfigError', 'DataSpec', 'EvalSpec', 'ModalitySpec', 'ModelSpec', 'Specs',
-           'TaskSpec', 'TrainSpec', 'TrainingSpec', 'resolve']
+__all__ = ['ConfigError', 'DataSpec', 'DistributionSpec', 'EvalSpec', 'InitSpec',
+           'LRScheduleSpec', 'ModalitySpec', 'ModelSpec', 'OptimizerSpec', 'ScheduleSpec', 'Specs',
+           'TaskSpec', 'TrainSpec', 'TrainingSpec', 'parse_init_source', 'resolve']
 
 # The data-set splits a task may name, and the `tasks.<t>.data` field of each.
 SPLIT_FIELDS = {'train': 'train_split', 'eval': 'eval_split', 'validation': 'validation_split'}
@@ -166,6 +170,67 @@ class TrainSpec:
   mixed_precision: bool
   total_steps_override: int
   preemption_sync_every_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ScheduleSpec:
+  """The task sampling schedule: `schedule.*` (train/schedules.py)."""
+  name: str
+  task_order: tuple[str, ...]  # () = config order / a seeded order
+
+
+@dataclasses.dataclass(frozen=True)
+class LRScheduleSpec:
+  """The shared warmup + decay: `lr_schedule.*` (train/lr.py)."""
+  decay: str
+  end_factor: float
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimizerSpec:
+  """`optimizer.*` (train/optim.py)."""
+  name: str
+  momentum: float
+  weight_decay: float
+  grad_clip_norm: float
+  idle_params: str
+  accumulated_learning_rate: float  # 0 = the smallest task rate
+  beta1: float
+  beta2: float
+  epsilon: float
+
+
+@dataclasses.dataclass(frozen=True)
+class DistributionSpec:
+  """`distribution.*` (train/strategy.py)."""
+  strategy: str
+  tpu: str
+  num_cpu_devices: int
+
+
+def _init_default(field: str):
+  return dataclasses.field(default_factory=lambda: base.base_config().init[field])
+
+
+@dataclasses.dataclass(frozen=True)
+class InitSpec:
+  """Initialisation from a checkpoint: `init.*` (polyvit_tf.checkpoints, where it is known as
+  InitOptions); the defaults are the paper's / the original code's (configs/base.py)."""
+  source: str = _init_default('source')
+  video_kernel: str = _init_default('video_kernel')
+  posemb_resize: str = _init_default('posemb_resize')
+  crossmodal_video_kernel: str = _init_default('crossmodal_video_kernel')
+  crossmodal_source: str = _init_default('crossmodal_source')
+  head_task: str = _init_default('head_task')
+
+
+def parse_init_source(source: str) -> tuple[str, str]:
+  """'<format>:<path>' -> (format, path); ConfigError naming init.source otherwise."""
+  fmt, sep, path = source.partition(':')
+  if not sep or fmt not in base.INIT_FORMATS or not path:
+    raise ConfigError(f'init.source: {source!r} is not <format>:<path> with format one of '
+                      f'{list(base.INIT_FORMATS)} (e.g. vit_npz:/ckpts/ViT-B_16.npz).')
+  return fmt, path
 
 
 def _frozen(mapping: dict) -> Mapping:
@@ -392,8 +457,86 @@ class Specs:
         preemption_sync_every_steps=t.integer('preemption_sync_every_steps', 1))
     return spec
 
+  # ----------------------------------------------------------------- schedule, optimizer
+  @functools.cached_property
+  def schedule(self) -> ScheduleSpec:
+    s = _Section(self._config.get('schedule'), 'schedule', base.base_config().schedule)
+    name = s['name']
+    if name not in base.SCHEDULES:
+      raise ConfigError(f'schedule.name: unknown schedule {name!r}; expected one of '
+                        f'{list(base.SCHEDULES)}.')
+    order = tuple(s['task_order'] or ())
+    if order:
+      tasks = list(self.task_names)
+      unknown = [t for t in order if t not in tasks]
+      if unknown:
+        raise ConfigError(f'schedule.task_order: unknown task(s) {unknown}; the config has '
+                          f'{tasks}.')
+      if sorted(order) != sorted(tasks):
+        raise ConfigError(f'schedule.task_order must name every task exactly once; got '
+                          f'{list(order)} for tasks {tasks}.')
+    return ScheduleSpec(name, order)
+
+  @functools.cached_property
+  def lr_schedule(self) -> LRScheduleSpec:
+    s = _Section(self._config.get('lr_schedule'), 'lr_schedule',
+                 base.base_config().lr_schedule)
+    end = float(s['end_factor'])
+    if not 0.0 <= end <= 1.0:
+      raise ConfigError(f'lr_schedule.end_factor must be in [0, 1], got {end}.')
+    return LRScheduleSpec(s.choice('decay', base.LR_DECAYS), end)
+
+  @functools.cached_property
+  def optimizer(self) -> OptimizerSpec:
+    o = _Section(self._config.get('optimizer'), 'optimizer', base.base_config().optimizer)
+    spec = OptimizerSpec(
+        name=o.choice('name', base.OPTIMIZERS), momentum=float(o['momentum']),
+        weight_decay=float(o['weight_decay']), grad_clip_norm=float(o['grad_clip_norm']),
+        idle_params=o.choice('idle_params', base.IDLE_PARAMS),
+        accumulated_learning_rate=float(o['accumulated_learning_rate'] or 0.0),
+        beta1=float(o['beta1']), beta2=float(o['beta2']), epsilon=float(o['epsilon']))
+    if not 0.0 <= spec.momentum < 1.0:
+      raise ConfigError(f'optimizer.momentum must be in [0, 1), got {spec.momentum}.')
+    if spec.weight_decay < 0:
+      raise ConfigError(f'optimizer.weight_decay must be >= 0, got {spec.weight_decay}.')
+    return spec
+
+  @functools.cached_property
+  def distribution(self) -> DistributionSpec:
+    d = _Section(self._config.get('distribution'), 'distribution',
+                 base.base_config().distribution)
+    strategy = d.choice('strategy', base.STRATEGIES)
+    if strategy == 'tpu' and not d['tpu']:
+      raise ConfigError("distribution.tpu: the tpu strategy needs a TPU name ('local' on a "
+                        'TPU VM).')
+    return DistributionSpec(strategy, str(d['tpu'] or ''), int(d['num_cpu_devices'] or 0))
+
+  @functools.cached_property
+  def init(self) -> InitSpec:
+    section = self._config.get('init') or {}
+    fields = {f.name for f in dataclasses.fields(InitSpec)}
+    unknown = sorted(set(section.keys()) - fields)
+    if unknown:
+      raise ConfigError(f'init: unknown field(s) {unknown}; expected {sorted(fields)}.')
+    spec = InitSpec(**{k: section[k] for k in section.keys()})
+    allowed = {'video_kernel': base.VIDEO_KERNELS[:2], 'posemb_resize': base.POSEMB_RESIZE,
+               'crossmodal_video_kernel': base.VIDEO_KERNELS,
+               'crossmodal_source': ('',) + modalities_lib.names()}
+    for field, values in allowed.items():
+      if getattr(spec, field) not in values:
+        raise ConfigError(f'init.{field}: {getattr(spec, field)!r} is not one of '
+                          f'{list(values)}.')
+    tasks = list(self._config.get('tasks', {}).keys())
+    if spec.head_task and spec.head_task not in tasks:
+      raise ConfigError(f'init.head_task: {spec.head_task!r} is not a task of this config '
+                        f'({tasks}).')
+    if spec.source:
+      parse_init_source(spec.source)
+    return spec
+
   # ------------------------------------------------------------------------------ all
-  SECTIONS = ('model', 'tasks', 'modalities', 'training', 'data', 'eval', 'train')
+  SECTIONS = ('model', 'tasks', 'modalities', 'training', 'data', 'eval', 'train', 'schedule',
+              'lr_schedule', 'optimizer', 'distribution', 'init')
 
   def validate(self, *sections: str) -> 'Specs':
     """Resolves `sections` (default: all of SECTIONS), raising ConfigError naming the first

@@ -13,8 +13,16 @@ pipelines, the per-modality preprocessing libraries, and built-in demo data sets
 See docs/data.md.
 """
 
-from polyvit_tf.data.errors import bad_example_summary
-from polyvit_tf.data.pipeline import eval_dataset
-from polyvit_tf.data.pipeline import train_dataset
+import importlib
 
 __all__ = ['train_dataset', 'eval_dataset', 'bad_example_summary']
+_HOMES = {'train_dataset': 'pipeline', 'eval_dataset': 'pipeline',
+          'bad_example_summary': 'errors'}
+
+
+def __getattr__(name: str):
+  # Lazily, so that importing one library of the package (e.g. data.image, which the
+  # modality modules use) does not import the pipelines, and through them the config specs.
+  if name in _HOMES:
+    return getattr(importlib.import_module(f'polyvit_tf.data.{_HOMES[name]}'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -74,9 +74,8 @@ def load_provider(spec: str = ''):
 def validate_eval_config(config: ml_collections.ConfigDict) -> specs_lib.Specs:
   """Checks what an evaluation reads (model, tasks, modalities, data, eval, distribution);
   raises ConfigError naming the offending key. Returns the resolved specs."""
-  spec = specs_lib.resolve(config).validate('model', 'tasks', 'modalities', 'data', 'eval')
-  strategy_lib.validate(config)
-  return spec
+  return specs_lib.resolve(config).validate('model', 'tasks', 'modalities', 'data', 'eval',
+                                            'distribution')
 
 
 def validate_config(config: ml_collections.ConfigDict
@@ -84,8 +83,6 @@ def validate_config(config: ml_collections.ConfigDict
   """Checks every section the trainer uses (before any data is read); raises ConfigError
   naming the offending key. Returns the schedule and learning rates."""
   specs_lib.resolve(config).validate()
-  strategy_lib.validate(config)
-  optim.validate(config)
   schedule = schedules.build(config)
   return schedule, lr_lib.from_config(config, schedule)
 

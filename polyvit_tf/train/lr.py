@@ -21,11 +21,12 @@ import math
 
 import ml_collections
 
+from polyvit_tf.configs import base
 from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import schedules as schedules_lib
 
-DECAYS = ('cosine', 'linear', 'constant')
+DECAYS = base.LR_DECAYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,19 +57,14 @@ class LearningRate:
 def from_config(config: ml_collections.ConfigDict,
                 schedule: schedules_lib.Schedule) -> LearningRate:
   """The run's learning rates; raises ConfigError naming a bad key."""
-  decay = config.lr_schedule.decay
-  if decay not in DECAYS:
-    raise ConfigError(f'lr_schedule.decay: {decay!r} is not one of {list(DECAYS)}.')
-  end = float(config.lr_schedule.get('end_factor', 0.0))
-  if not 0.0 <= end <= 1.0:
-    raise ConfigError(f'lr_schedule.end_factor must be in [0, 1], got {end}.')
   spec = specs_lib.resolve(config)
+  decay, end = spec.lr_schedule.decay, spec.lr_schedule.end_factor
   tasks = spec.task_names
   base = {t: spec.training[t].learning_rate for t in tasks}
   warmup = sum(spec.training[t].warmup_steps for t in tasks)
   if schedule.name == 'accumulated':
     warmup //= len(tasks)
-    fixed = float(config.optimizer.get('accumulated_learning_rate', 0.0) or 0.0)
+    fixed = spec.optimizer.accumulated_learning_rate
     base['*'] = fixed if fixed > 0 else min(base.values())
   total = schedule.num_steps
   if warmup > total:

@@ -31,10 +31,10 @@ from typing import ClassVar
 import ml_collections
 import numpy as np
 
+from polyvit_tf.configs import base
 from polyvit_tf.configs import specs as specs_lib
-from polyvit_tf.configs.errors import ConfigError
 
-SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
+SCHEDULES = base.SCHEDULES
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
@@ -122,21 +122,6 @@ def permutation(n: int, seed: int, salt: int = 0) -> np.ndarray:
   return np.argsort(hashes, kind='stable').astype(np.int64)
 
 
-def _order(config: ml_collections.ConfigDict, tasks: list[str]) -> list[str] | None:
-  """schedule.task_order validated as a permutation of the tasks, or None when empty."""
-  order = list(config.schedule.get('task_order', ()) or ())
-  if not order:
-    return None
-  unknown = [t for t in order if t not in tasks]
-  if unknown:
-    raise ConfigError(f'schedule.task_order: unknown task(s) {unknown}; the config has '
-                      f'{tasks}.')
-  if sorted(order) != sorted(tasks):
-    raise ConfigError(f'schedule.task_order must name every task exactly once; got {order} '
-                      f'for tasks {tasks}.')
-  return order
-
-
 def _equal_counts(total: int, num_tasks: int) -> np.ndarray:
   """U/T steps per task; the first U mod T tasks get one more so the counts sum to U."""
   counts = np.full(num_tasks, total // num_tasks, dtype=np.int64)
@@ -147,16 +132,12 @@ def _equal_counts(total: int, num_tasks: int) -> np.ndarray:
 def build(config: ml_collections.ConfigDict, seed: int | None = None) -> Schedule:
   """The schedule `config.schedule.name` for the config's tasks, seeded by `seed`
   (default `config.seed`). Raises ConfigError naming the bad key."""
-  name = config.schedule.name
-  if name not in SCHEDULES:
-    raise ConfigError(f'schedule.name: unknown schedule {name!r}; expected one of '
-                      f'{list(SCHEDULES)}.')
-  seed = int(config.seed if seed is None else seed)
   spec = specs_lib.resolve(config)
+  name, order = spec.schedule.name, list(spec.schedule.task_order) or None
+  seed = int(config.seed if seed is None else seed)
   tasks = list(spec.task_names)
   steps = np.asarray([spec.training[t].train_steps for t in tasks], dtype=np.int64)
   num_tasks, total = len(tasks), int(steps.sum())
-  order = _order(config, tasks)
   index = {t: j for j, t in enumerate(tasks)}
 
   if name == 'task_by_task':
