@@ -17,6 +17,7 @@ from polyvit_tf.modalities.base import ClientInput
 from polyvit_tf.modalities.base import DataFields
 from polyvit_tf.modalities.base import Modality
 from polyvit_tf.modalities.base import RawInput
+from polyvit_tf.modalities.base import read_files
 
 _REGISTRY: dict[str, Modality] = {}
 
@@ -65,4 +66,4 @@ for _module in (image, audio, video):
   register(_module.MODALITY)
 
 __all__ = ['ClientInput', 'DataFields', 'Modality', 'RawInput', 'data_defaults', 'get', 'names',
-           'register', 'unregister']
+           'read_files', 'register', 'unregister']

@@ -101,14 +101,6 @@ def views_of_wav(wav_bytes: tf.Tensor, opts: AudioOptions) -> tf.Tensor:
   return views_of_waveform(tf.reduce_mean(samples, axis=-1), rate, opts)
 
 
-def _read_files(paths: Sequence[str]) -> np.ndarray:
-  out = []
-  for path in paths:
-    with open(path, 'rb') as f:
-      out.append(f.read())
-  return np.array(out, dtype=object)
-
-
 def _synthetic_wave(labels: Sequence[int], num_classes: int, frames: int, rng) -> np.ndarray:
   """Noise plus one tone per label, pitch rising with the class id; a little longer than
   the `frames` frames of the input window."""
@@ -201,7 +193,7 @@ class AudioModality(base.Modality):
                           lambda wav: views_of_wav(wav, opts))]
 
   def client_inputs(self):
-    return [base.ClientInput('raw', 'wav', ('.wav',), _read_files)]
+    return [base.ClientInput('raw', 'wav', ('.wav',), base.read_files)]
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path, opts):

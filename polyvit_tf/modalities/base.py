@@ -55,6 +55,15 @@ class ClientInput:
     return os.path.splitext(path)[1].lower() in self.extensions
 
 
+def read_files(paths: Sequence[str]) -> np.ndarray:
+  """The bytes of each file, as a string batch (object array) for a raw-input signature."""
+  out = []
+  for path in paths:
+    with open(path, 'rb') as f:
+      out.append(f.read())
+  return np.array(out, dtype=object)
+
+
 class DataFields:
   """A task's `tasks.<t>.data` as one modality reads it: defaults from the modality's
   `data_defaults`, errors as ConfigError naming `tasks.<t>.data.<field>`."""

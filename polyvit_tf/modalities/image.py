@@ -31,14 +31,6 @@ def example(example_id: str, labels: int | Sequence[int], encoded: bytes) -> tf.
   return features.example(example_id, labels, {ENCODED: features.bytes_feature([encoded])})
 
 
-def _read_files(paths: Sequence[str]) -> np.ndarray:
-  out = []
-  for path in paths:
-    with open(path, 'rb') as f:
-      out.append(f.read())
-  return np.array(out, dtype=object)
-
-
 def _synthetic_png(labels: Sequence[int], num_classes: int, size, rng) -> bytes:
   """A dark noisy image with a bright square in the cell of each label."""
   import io  # pylint: disable=import-outside-toplevel
@@ -118,7 +110,7 @@ class ImageModality(base.Modality):
                           lambda encoded: self._view(encoded, opts)[tf.newaxis])]
 
   def client_inputs(self):
-    return [base.ClientInput('raw', 'encoded', CLIENT_EXTENSIONS, _read_files)]
+    return [base.ClientInput('raw', 'encoded', CLIENT_EXTENSIONS, base.read_files)]
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path, opts):

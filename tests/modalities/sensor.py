@@ -13,7 +13,6 @@ centred); both divided by `data.sensor_scale`. Raw-input signature `<task>_raw`:
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import ml_collections
 import numpy as np
@@ -62,14 +61,6 @@ def _from_csv(text: tf.Tensor) -> tf.Tensor:
   lines = tf.strings.split(tf.strings.strip(text), '\n')
   cells = tf.strings.split(tf.strings.strip(lines), ',')
   return tf.strings.to_number(cells, tf.float32).to_tensor()
-
-
-def _read_files(paths: Sequence[str]) -> np.ndarray:
-  out = []
-  for path in paths:
-    with open(path, 'rb') as f:
-      out.append(f.read())
-  return np.array(out, dtype=object)
 
 
 def _features(samples: np.ndarray) -> dict:
@@ -132,7 +123,7 @@ class SensorModality(modalities.Modality):
                                 lambda text: _views(_from_csv(text), opts))]
 
   def client_inputs(self):
-    return [modalities.ClientInput('raw', 'csv', ('.csv',), _read_files)]
+    return [modalities.ClientInput('raw', 'csv', ('.csv',), modalities.read_files)]
 
   def convert_file(self, path, opts):
     del opts
