@@ -36,3 +36,38 @@ def test_export_command_line(exported_base, tmp_path):
                         f'--workdir={tmp_path / "nothing"}', f'--out={out}'],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
   assert bad.returncode != 0 and 'config.json' in bad.stderr
+
+
+@pytest.mark.slow
+def test_int8_export_is_gated_on_top1_agreement(exported_base, tmp_path, capsys):
+  """int8 is always measured (its calibration data gives held-out inputs); at the strictest
+  threshold the command refuses it (deleting its files) exactly when some task flips."""
+  out = str(tmp_path / 'edge')
+  env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2'}
+  result = subprocess.run(
+      [sys.executable, '-m', 'polyvit_tf.export', '--format=tflite',
+       f'--saved_model={exported_base}', f'--out={out}', '--quantization=int8',
+       '--tasks=image_a', '--data=synthetic', '--num_examples=8', '--noreport',
+       '--min_top1_agreement=1.0'],
+      capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+  path = os.path.join(out, 'polyvit_int8.tflite')
+  with capsys.disabled():
+    print(f'\nint8 at --min_top1_agreement=1.0: exit {result.returncode}; '
+          f'{result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""}')
+  if result.returncode == 0:  # every held-out example kept its top-1 class
+    with open(os.path.join(out, 'polyvit_int8.json')) as f:
+      agreement = json.load(f)['agreement']
+    assert agreement['action'] == 'passed'
+    assert agreement['tasks']['image_a']['top1_agreement'] == 1.0
+    assert agreement['tasks']['image_a']['examples'] == 8
+  else:
+    assert 'int8: REFUSED, files deleted -- ' in result.stdout, result.stderr[-3000:]
+    assert 'image_a: top-1 agreement 0.' in result.stderr
+    assert '--allow_low_agreement keeps such a variant' in result.stderr
+    assert not os.path.exists(path) and not os.path.exists(os.path.join(out,
+                                                                       'polyvit_int8.json'))
+  bad = subprocess.run([sys.executable, '-m', 'polyvit_tf.export', '--format=tflite',
+                        f'--saved_model={exported_base}', f'--out={out}',
+                        '--min_top1_agreement=2'],
+                       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+  assert bad.returncode != 0 and '--min_top1_agreement must be in [0, 1]' in bad.stderr
