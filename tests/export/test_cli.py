@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -39,33 +40,24 @@ def test_export_command_line(exported_base, tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_export_is_gated_on_top1_agreement(exported_base, tmp_path, capsys):
-  """int8 is always measured (its calibration data gives held-out inputs); at the strictest
-  threshold the command refuses it (deleting its files) exactly when some task flips."""
+def test_int8_export_is_gated_on_top1_agreement(exported_base, tmp_path):
+  """int8 is always measured (its calibration data gives held-out inputs). The tiny model's
+  int8 flips a quarter of 64 seeded synthetic examples (measured 0.750), so at the strictest
+  threshold the command refuses it: files deleted, tasks and figures named, exit non-zero."""
   out = str(tmp_path / 'edge')
   env = {**os.environ, 'PYTHONPATH': ROOT, 'TF_CPP_MIN_LOG_LEVEL': '2'}
   result = subprocess.run(
       [sys.executable, '-m', 'polyvit_tf.export', '--format=tflite',
        f'--saved_model={exported_base}', f'--out={out}', '--quantization=int8',
-       '--tasks=image_a', '--data=synthetic', '--num_examples=8', '--noreport',
+       '--tasks=image_a', '--data=synthetic', '--num_examples=64', '--noreport',
        '--min_top1_agreement=1.0'],
       capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-  path = os.path.join(out, 'polyvit_int8.tflite')
-  with capsys.disabled():
-    print(f'\nint8 at --min_top1_agreement=1.0: exit {result.returncode}; '
-          f'{result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""}')
-  if result.returncode == 0:  # every held-out example kept its top-1 class
-    with open(os.path.join(out, 'polyvit_int8.json')) as f:
-      agreement = json.load(f)['agreement']
-    assert agreement['action'] == 'passed'
-    assert agreement['tasks']['image_a']['top1_agreement'] == 1.0
-    assert agreement['tasks']['image_a']['examples'] == 8
-  else:
-    assert 'int8: REFUSED, files deleted -- ' in result.stdout, result.stderr[-3000:]
-    assert 'image_a: top-1 agreement 0.' in result.stderr
-    assert '--allow_low_agreement keeps such a variant' in result.stderr
-    assert not os.path.exists(path) and not os.path.exists(os.path.join(out,
-                                                                       'polyvit_int8.json'))
+  assert result.returncode != 0, result.stdout[-2000:]
+  assert 'int8: REFUSED, files deleted -- ' in result.stdout, result.stderr[-3000:]
+  assert re.search(r'image_a: top-1 agreement 0\.\d+ over 64 examples, max \|logit diff\| '
+                   r'[\d.]+ \(max \|logit\| [\d.]+\)', result.stderr), result.stderr[-3000:]
+  assert '--allow_low_agreement keeps such a variant' in result.stderr
+  assert os.listdir(out) == []  # model, manifest and labels deleted
   bad = subprocess.run([sys.executable, '-m', 'polyvit_tf.export', '--format=tflite',
                         f'--saved_model={exported_base}', f'--out={out}',
                         '--min_top1_agreement=2'],
