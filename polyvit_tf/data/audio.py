@@ -20,6 +20,8 @@ from polyvit_tf.data import filterbank
 from polyvit_tf.data import resample as resample_lib
 from polyvit_tf.data.options import AudioOptions
 
+NORM_STD_SCALE = 2.0  # (x - mean) / (NORM_STD_SCALE * std), as AST
+
 
 def log_mel(waveform: tf.Tensor, sample_rate: tf.Tensor, opts: AudioOptions) -> tf.Tensor:
   """Mono waveform at any rate -> log-mel (clip frames, mel_bins) at opts.sample_rate."""
@@ -48,7 +50,7 @@ def _window(spectrogram: tf.Tensor, start: tf.Tensor, frames: int) -> tf.Tensor:
 
 def _finish(clip: tf.Tensor, opts: AudioOptions) -> tf.Tensor:
   clip = tf.ensure_shape(clip, (opts.frames, opts.mel_bins))
-  return (clip - opts.norm_mean) / (2.0 * opts.norm_std)
+  return (clip - opts.norm_mean) / (NORM_STD_SCALE * opts.norm_std)
 
 
 def _channels(clip: tf.Tensor, opts: AudioOptions) -> tf.Tensor:

@@ -14,6 +14,10 @@ from polyvit_tf.data import augment
 from polyvit_tf.data import errors
 from polyvit_tf.data.options import ImageOptions
 
+RESIZE_METHOD = 'bilinear'  # tf.image.resize: half-pixel centres, no antialiasing
+PIXEL_DIVISOR = 127.5  # [0, 255] -> x / PIXEL_DIVISOR + PIXEL_OFFSET in [-1, 1]
+PIXEL_OFFSET = -1.0
+
 
 def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
   """JPEG/PNG/GIF/BMP bytes -> uint8 (h, w, channels)."""
@@ -25,11 +29,11 @@ def decode(encoded: tf.Tensor, channels: int) -> tf.Tensor:
 
 def to_unit_range(image: tf.Tensor) -> tf.Tensor:
   """uint8 or float pixels in [0, 255] -> float32 in [-1, 1]."""
-  return tf.cast(image, tf.float32) / 127.5 - 1.0
+  return tf.cast(image, tf.float32) / PIXEL_DIVISOR + PIXEL_OFFSET
 
 
 def _resize(image: tf.Tensor, size) -> tf.Tensor:
-  return tf.image.resize(tf.cast(image, tf.float32), size, method='bilinear')
+  return tf.image.resize(tf.cast(image, tf.float32), size, method=RESIZE_METHOD)
 
 
 def eval_image(image: tf.Tensor, opts: ImageOptions) -> tf.Tensor:

@@ -15,7 +15,10 @@ import tensorflow as tf
 
 from polyvit_tf.data import audio as audio_lib
 from polyvit_tf.data import augment
+from polyvit_tf.data import image as image_lib
 from polyvit_tf.data.options import VideoOptions
+
+RESIZE_METHOD = 'bilinear'  # short-side resize (tf.image.resize)
 
 
 def window_indices(num_frames: tf.Tensor, start: tf.Tensor, opts: VideoOptions) -> tf.Tensor:
@@ -47,11 +50,11 @@ def _resize_short_side(frames: tf.Tensor, short_side: tf.Tensor) -> tf.Tensor:
   w = tf.cast(tf.shape(frames)[2], tf.float32)
   scale = tf.cast(short_side, tf.float32) / tf.minimum(h, w)
   new = tf.cast(tf.math.round(tf.stack([h * scale, w * scale])), tf.int32)
-  return tf.image.resize(tf.cast(frames, tf.float32), new, method='bilinear')
+  return tf.image.resize(tf.cast(frames, tf.float32), new, method=RESIZE_METHOD)
 
 
 def _to_unit(frames: tf.Tensor) -> tf.Tensor:
-  return frames / 127.5 - 1.0
+  return image_lib.to_unit_range(frames)
 
 
 def train_clip(frames: tf.Tensor, opts: VideoOptions, seed: tf.Tensor) -> tf.Tensor:
