@@ -2,17 +2,14 @@
 from PyPI), no TensorFlow. Every signature of every TFLite variant runs there on media files
 through the NumPy reference preprocessing, and agrees with the SavedModel's raw signatures.
 
-The environment is made once per requirements file and Python version under
-$POLYVIT_LITERT_ENV (default ~/.cache/polyvit_tf/litert-env-<hash>) and reused by later runs.
+The environment is `.venv-litert/` at the repository root (or $POLYVIT_LITERT_ENV), made by
+`make install` (scripts/install.sh); the test itself installs nothing.
 """
 
 import hashlib
 import json
 import os
-import platform
-import shutil
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -37,29 +34,18 @@ def _clean_env() -> dict:
   return {**env, 'PYTHONPATH': ROOT, 'PYTHONNOUSERSITE': '1'}
 
 
-def litert_python() -> tuple[str, float]:
-  """(python of the cached LiteRT-only environment, seconds spent creating it: 0 if cached)."""
-  with open(REQUIREMENTS, 'rb') as f:
-    key = hashlib.sha256(f.read() + platform.python_version().encode()).hexdigest()[:12]
-  root = os.environ.get('POLYVIT_LITERT_ENV') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'polyvit_tf', f'litert-env-{key}')
+def litert_python() -> str:
+  """The python of the LiteRT-only environment that `make install` (scripts/install.sh)
+  creates from polyvit_tf/edge/requirements.txt: tests never reach the package index."""
+  root = os.environ.get('POLYVIT_LITERT_ENV') or os.path.join(ROOT, '.venv-litert')
   python = os.path.join(root, 'bin', 'python')
-  if os.path.exists(os.path.join(root, '.complete')):
-    return python, 0.0
-  start = time.perf_counter()
-  tmp = f'{root}.tmp-{os.getpid()}'
-  shutil.rmtree(tmp, ignore_errors=True)
-  base = getattr(sys, '_base_executable', sys.executable)  # not this venv's packages
-  subprocess.run([base, '-m', 'venv', tmp], check=True, timeout=300)
-  subprocess.run([os.path.join(tmp, 'bin', 'python'), '-m', 'pip', 'install', '-q',
-                  '--disable-pip-version-check', '-r', REQUIREMENTS],
-                 check=True, timeout=1200, env=_clean_env())
-  open(os.path.join(tmp, '.complete'), 'w').close()
-  if os.path.exists(root):  # made by a concurrent run meanwhile, or incomplete
-    shutil.rmtree(root if not os.path.exists(os.path.join(root, '.complete')) else tmp)
-  if os.path.exists(tmp):
-    os.rename(tmp, root)
-  return python, time.perf_counter() - start
+  stamp = os.path.join(root, '.polyvit-requirements-sha256')
+  with open(REQUIREMENTS, 'rb') as f:
+    want = hashlib.sha256(f.read()).hexdigest()
+  if not os.path.exists(stamp) or open(stamp).read().strip() != want:
+    pytest.fail(f'the LiteRT-only environment {root} is missing or stale: run `make install` '
+                f'(scripts/install.sh makes it from {REQUIREMENTS}).')
+  return python
 
 
 # ------------------------------------------------------------------------------------ media
@@ -133,7 +119,7 @@ def _saved_model_outputs(loaded, meta, media) -> dict:
 
 @pytest.mark.slow
 def test_every_signature_of_every_variant_runs_with_litert_only(exported_dir, tmp_path, capsys):
-  python, install_s = litert_python()
+  python = litert_python()
   config = savedmodel.read_config(exported_dir)
   meta = savedmodel.read_metadata(exported_dir)
   tasks = list(meta['tasks'])
@@ -228,7 +214,7 @@ def test_every_signature_of_every_variant_runs_with_litert_only(exported_dir, tm
       assert line.startswith(f'{item["path"]}: {best} '), (line, best)
   with capsys.disabled():
     print(f'\nLiteRT-only env ({python}; ai-edge-litert {result["ai_edge_litert"]}, numpy '
-          f'{result["numpy"]}): created in {install_s:.0f} s (0: cached); 4 conversions '
+          f'{result["numpy"]}); 4 conversions '
           f'{convert_s:.0f} s; LiteRT run {run_s:.1f} s. Operators of the float32 file: '
           f'{sorted({op["name"] for op in result["models"][models["float32"]]["operators"]})}')
     print('\n'.join(lines))
