@@ -99,7 +99,13 @@ def data_config(source: str = '', **overrides: Any) -> ml_collections.ConfigDict
       frame_stride=2,  # video: frames between sampled frames (ViViT: 32 frames at stride 2)
       short_side=0,  # video: short side before cropping; 0 = crop * 256 / 224
       scale_jitter=(0.9, 1.33),  # video training scale jitter (ViViT)
-      color_augment=False,  # video colour jitter / drop (ViViT's Kinetics configs: off)
+      # Video colour augmentation (DMVR's color_default_augm, as the original PolyViT and
+      # ViViT's vivit_base_k400 configs: do_color_augment=True): with probability
+      # color_augment_prob brightness, saturation, contrast and hue jitter, then with
+      # probability color_drop_prob grey scale. Images have none (the original code).
+      color_augment=True,
+      color_augment_prob=0.8,
+      color_drop_prob=0.1,
       eval_spatial_views=0,  # video spatial crops per temporal view; 0 = 3 if it divides eval_views
   ))
   cfg.update(overrides)
