@@ -172,6 +172,12 @@ def base_config() -> ml_collections.ConfigDict:
           momentum=0.9,
           weight_decay=0.0,
           grad_clip_norm=1.0,
+          # Where a step's gradient is clipped: steps whose modality is listed clip each
+          # replica's gradient (of its own mean loss) before the all-reduce and average the
+          # clipped ones; the others clip the averaged gradient after it. The original
+          # trainer clips video and audio per device (as ViViT / MBT do) and images after
+          # the all-reduce (as ViT does). With one replica both are the same.
+          clip_per_replica_modalities=('video', 'audio'),
           # 'shared_momentum': the paper (one momentum state; parameters of tasks not in the
           #   current step keep moving with the momentum). 'freeze_idle': parameters that
           #   receive no gradient this step (other tasks' heads, other modalities'
