@@ -28,6 +28,11 @@ MODALITIES = ('image', 'audio', 'video')
 LOSSES = ('softmax_xent', 'sigmoid_xent')
 HEAD_INITS = ('zeros', 'lecun_normal')
 POOLINGS = ('cls', 'gap')
+# eval.view_averaging: how the views of a multi-crop example (video crops, audio clips) are
+# combined, in evaluation and in the exported raw signatures. The first is the default:
+# 'logits' averages the logits (ViViT's and Scenic's multi-crop test), 'probs' the
+# softmax / sigmoid outputs.
+VIEW_AVERAGING = ('logits', 'probs')
 
 
 def model_config(size: str = 'B', num_adapt_layers: int = 0,
@@ -205,9 +210,9 @@ def base_config() -> ml_collections.ConfigDict:
       eval=dict(
           batch_size=64,
           max_examples=0,  # >0: evaluate on the first max_examples examples of each task
-          # How the views of an example are combined (multi-crop): 'probs' averages the
-          # softmax/sigmoid outputs of the views, 'logits' averages the logits.
-          view_averaging='probs',
+          # How the views of an example are combined (multi-crop), one of VIEW_AVERAGING:
+          # 'logits' (ViViT / Scenic) averages the logits, 'probs' the softmax/sigmoid outputs.
+          view_averaging=VIEW_AVERAGING[0],
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
           # Linear probes (Sec. 5.4, Appendix D): learning-rate grid, chosen on probe_split.
           probe_learning_rates=(0.03, 0.1, 0.3),
