@@ -214,7 +214,9 @@ def base_config() -> ml_collections.ConfigDict:
           # 'logits' (ViViT / Scenic) averages the logits, 'probs' the softmax/sigmoid outputs.
           view_averaging=VIEW_AVERAGING[0],
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
-          # Linear probes (Sec. 5.4, Appendix D): learning-rate grid, chosen on probe_split.
+          # Linear probes (Sec. 5.4, Appendix D): the learning-rate grid (chosen on
+          # probe_split) of the tasks that set no tasks.<t>.probe_learning_rates of their own
+          # (configs/paper.py:table9_probes sets Table 9's per task).
           probe_learning_rates=(0.03, 0.1, 0.3),
           probe_split='validation',
       ),
