@@ -112,13 +112,14 @@ def task_learning_rates(config: ml_collections.ConfigDict, task: str,
                         override: Sequence[float] | None = None) -> list[float]:
   """The probe learning rates of `task`: `override`, else `tasks.<t>.probe_learning_rates`,
   else `eval.probe_learning_rates`; ConfigError names the key when one is not positive."""
+  own = config.tasks[task].get('probe_learning_rates', ())
   if override:
-    rates, key = override, 'learning_rates'
-  elif config.tasks[task].get('probe_learning_rates', ()):
-    rates, key = config.tasks[task].probe_learning_rates, f'tasks.{task}.probe_learning_rates'
+    key, rates = 'learning_rates', override
+  elif own:
+    key, rates = f'tasks.{task}.probe_learning_rates', own
   else:
-    rates, key = config.eval.get('probe_learning_rates', (0.03, 0.1, 0.3)), \
-        'eval.probe_learning_rates'
+    key = 'eval.probe_learning_rates'
+    rates = config.eval.get('probe_learning_rates', (0.03, 0.1, 0.3))
   rates = [float(r) for r in rates]
   if not rates or any(not r > 0 for r in rates):
     raise ConfigError(f'{key} must be positive, got {rates}.')
