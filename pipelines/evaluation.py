@@ -20,7 +20,7 @@ def evaluate_saved_model(saved_model_dir: str, config: ml_collections.ConfigDict
                          split: str = 'eval') -> dict[str, dict]:
   """{task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}} of the SavedModel."""
   loaded = tf.saved_model.load(saved_model_dir)
-  averaging = config.eval.get('view_averaging', 'probs')
+  averaging = metrics_lib.view_averaging(config)
   results = {}
   for task in spec_lib.task_names(config):
     spec = spec_lib.task_spec(config, task)

@@ -28,6 +28,11 @@ MODALITIES = ('image', 'audio', 'video')
 LOSSES = ('softmax_xent', 'sigmoid_xent')
 HEAD_INITS = ('zeros', 'lecun_normal')
 POOLINGS = ('cls', 'gap')
+# eval.view_averaging: how the views of a multi-crop example (video crops, audio clips) are
+# combined, in evaluation and in the exported raw signatures. The first is the default:
+# 'logits' averages the logits (ViViT's and Scenic's multi-crop test), 'probs' the
+# softmax / sigmoid outputs.
+VIEW_AVERAGING = ('logits', 'probs')
 
 
 def model_config(size: str = 'B', num_adapt_layers: int = 0,
@@ -99,7 +104,13 @@ def data_config(source: str = '', **overrides: Any) -> ml_collections.ConfigDict
       frame_stride=2,  # video: frames between sampled frames (ViViT: 32 frames at stride 2)
       short_side=0,  # video: short side before cropping; 0 = crop * 256 / 224
       scale_jitter=(0.9, 1.33),  # video training scale jitter (ViViT)
-      color_augment=False,  # video colour jitter / drop (ViViT's Kinetics configs: off)
+      # Video colour augmentation (DMVR's color_default_augm, as the original PolyViT and
+      # ViViT's vivit_base_k400 configs: do_color_augment=True): with probability
+      # color_augment_prob brightness, saturation, contrast and hue jitter, then with
+      # probability color_drop_prob grey scale. Images have none (the original code).
+      color_augment=True,
+      color_augment_prob=0.8,
+      color_drop_prob=0.1,
       eval_spatial_views=0,  # video spatial crops per temporal view; 0 = 3 if it divides eval_views
   ))
   cfg.update(overrides)
@@ -166,6 +177,12 @@ def base_config() -> ml_collections.ConfigDict:
           momentum=0.9,
           weight_decay=0.0,
           grad_clip_norm=1.0,
+          # Where a step's gradient is clipped: steps whose modality is listed clip each
+          # replica's gradient (of its own mean loss) before the all-reduce and average the
+          # clipped ones; the others clip the averaged gradient after it. The original
+          # trainer clips video and audio per device (as ViViT / MBT do) and images after
+          # the all-reduce (as ViT does). With one replica both are the same.
+          clip_per_replica_modalities=('video', 'audio'),
           # 'shared_momentum': the paper (one momentum state; parameters of tasks not in the
           #   current step keep moving with the momentum). 'freeze_idle': parameters that
           #   receive no gradient this step (other tasks' heads, other modalities'
@@ -193,11 +210,13 @@ def base_config() -> ml_collections.ConfigDict:
       eval=dict(
           batch_size=64,
           max_examples=0,  # >0: evaluate on the first max_examples examples of each task
-          # How the views of an example are combined (multi-crop): 'probs' averages the
-          # softmax/sigmoid outputs of the views, 'logits' averages the logits.
-          view_averaging='probs',
+          # How the views of an example are combined (multi-crop), one of VIEW_AVERAGING:
+          # 'logits' (ViViT / Scenic) averages the logits, 'probs' the softmax/sigmoid outputs.
+          view_averaging=VIEW_AVERAGING[0],
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
-          # Linear probes (Sec. 5.4, Appendix D): learning-rate grid, chosen on probe_split.
+          # Linear probes (Sec. 5.4, Appendix D): the learning-rate grid (chosen on
+          # probe_split) of the tasks that set no tasks.<t>.probe_learning_rates of their own
+          # (configs/paper.py:table9_probes sets Table 9's per task).
           probe_learning_rates=(0.03, 0.1, 0.3),
           probe_split='validation',
       ),

@@ -53,7 +53,9 @@ class VideoOptions:
   augment: bool = True
   scale_jitter: tuple[float, float] = (0.9, 1.33)
   random_flip: bool = True
-  color_augment: bool = False
+  color_augment: bool = True
+  color_augment_prob: float = 0.8
+  color_drop_prob: float = 0.1
   temporal_views: int = 1
   spatial_views: int = 1
 
@@ -125,11 +127,16 @@ def for_task(config: ml_collections.ConfigDict, task: str) -> Options:
   stride = int(_get(data, 'frame_stride', 2))
   if stride < 1:
     raise errors.DataConfigError(f'{key}.data.frame_stride must be >= 1, got {stride}.')
+  color_probs = {f: float(_get(data, f, d))
+                 for f, d in (('color_augment_prob', 0.8), ('color_drop_prob', 0.1))}
+  for field, p in color_probs.items():
+    if not 0.0 <= p <= 1.0:
+      raise errors.DataConfigError(f'{key}.data.{field} must be in [0, 1], got {p}.')
   opts = VideoOptions(
       num_frames=m.input_size[0], size=m.input_size[1:], channels=m.channels, stride=stride,
       short_side=int(_get(data, 'short_side', 0)), augment=augment, scale_jitter=jitter,
       random_flip=bool(_get(data, 'random_flip', True)),
-      color_augment=bool(_get(data, 'color_augment', False)),
+      color_augment=bool(_get(data, 'color_augment', True)), **color_probs,
       temporal_views=temporal, spatial_views=spatial)
   if opts.resize_short_side < max(opts.size):
     raise errors.DataConfigError(

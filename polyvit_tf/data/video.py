@@ -3,9 +3,11 @@
 Train: a random temporal window of T frames taken every `stride` frames (looping over the
 clip when it is shorter, as DMVR does), short side resized to `short_side` times a scale
 jitter factor in `scale_jitter`, a random crop of the configured size, a random horizontal
-flip, optional colour augmentation. Eval: `temporal_views` windows evenly spaced over the
-clip x `spatial_views` crops (one: centre; three: start, centre and end of the longer
-side) of the clip resized to `short_side`, temporal-major (view = t * spatial + s).
+flip, then colour augmentation (`augment.color_augment` with `color_augment_prob` and
+`color_drop_prob`; on by default, as in the original PolyViT and ViViT's Kinetics configs;
+3-channel clips only). Eval: `temporal_views` windows evenly spaced over the clip x
+`spatial_views` crops (one: centre; three: start, centre and end of the longer side) of the
+clip resized to `short_side`, temporal-major (view = t * spatial + s).
 Only the frames a window uses are decoded.
 """
 
@@ -80,7 +82,8 @@ def train_clip(frames: tf.Tensor, opts: VideoOptions, seed: tf.Tensor) -> tf.Ten
       flip = augment.bernoulli(flip_seed, 0.5)
       clip = tf.cond(flip, lambda: tf.reverse(clip, axis=[2]), lambda: clip)
     if opts.color_augment and opts.channels == 3:
-      clip = augment.color_augment(clip / 255.0, color_seed) * 255.0
+      clip = augment.color_augment(clip / 255.0, color_seed, prob_color=opts.color_augment_prob,
+                                   prob_drop=opts.color_drop_prob) * 255.0
   else:
     clip = _spatial_crops(clip, opts.size, 1)[0]
   return tf.ensure_shape(_to_unit(clip), (opts.num_frames, height, width, opts.channels))

@@ -22,9 +22,9 @@ Every signature returns
 
 Multi-view inputs (audio clips, video crops: `tasks.<t>.eval_views` views per example) are
 combined in the raw signatures exactly as the evaluator combines them (`eval.view_averaging`):
-'probs' (the default) averages the per-view probabilities, 'logits' averages the logits and
-applies the sigmoid / softmax to the mean. `logits` is the mean of the views' logits either
-way; top-k ranks the returned probabilities.
+'logits' (the default, as ViViT's and Scenic's multi-crop test) averages the logits and applies
+the sigmoid / softmax to the mean, 'probs' averages the per-view probabilities. `logits` is the
+mean of the views' logits either way; top-k ranks the returned probabilities.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from typing import Callable
 import ml_collections
 import tensorflow as tf
 
+from polyvit_tf.configs import base
 from polyvit_tf.model import PolyViT
 
 OUTPUT_KEYS = ('logits', 'probabilities', 'top_k_ids', 'top_k_scores', 'top_k_names')
@@ -82,11 +83,12 @@ def head_outputs(logits: tf.Tensor, *, multilabel: bool, names: list[str], top_k
   }
 
 
-VIEW_AVERAGING = ('probs', 'logits')
+VIEW_AVERAGING = base.VIEW_AVERAGING
 
 
 def view_averaging(config: ml_collections.ConfigDict) -> str:
-  mode = config.get('eval', {}).get('view_averaging', 'probs')
+  """`eval.view_averaging` (the first of VIEW_AVERAGING, 'logits', when the config has none)."""
+  mode = config.get('eval', {}).get('view_averaging', VIEW_AVERAGING[0])
   if mode not in VIEW_AVERAGING:
     raise ValueError(f'eval.view_averaging must be one of {list(VIEW_AVERAGING)}, got '
                      f'{mode!r}.')

@@ -58,7 +58,7 @@ class Evaluator:
     for task in tasks or model.task_names:
       spec = model.task(task)
       acc = metrics_lib.TaskMetrics(spec.loss, spec.multilabel,
-                                    self.config.eval.get('view_averaging', 'probs'))
+                                    metrics_lib.view_averaging(self.config))
       step = self.steps.eval_step(task)
       for batch in self._dataset(task, split):
         logits, labels, mask = step(batch)

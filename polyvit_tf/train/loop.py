@@ -77,7 +77,7 @@ def validate_eval_config(config: ml_collections.ConfigDict) -> None:
     views = config.tasks[task].get('eval_views', 1)
     if not isinstance(views, int) or views < 1:
       raise ConfigError(f'tasks.{task}.eval_views must be an integer >= 1, got {views!r}.')
-  how = config.eval.get('view_averaging', 'probs')
+  how = metrics_lib.view_averaging(config)
   if how not in metrics_lib.VIEW_AVERAGING:
     raise ConfigError(f'eval.view_averaging: {how!r} is not one of '
                       f'{list(metrics_lib.VIEW_AVERAGING)}.')

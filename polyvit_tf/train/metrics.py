@@ -13,18 +13,27 @@ threshold (the definition scikit-learn's average_precision_score uses).
 
 from __future__ import annotations
 
+import ml_collections
 import numpy as np
 
+from polyvit_tf.configs import base
 from polyvit_tf.train import losses
 
-VIEW_AVERAGING = ('probs', 'logits')
+VIEW_AVERAGING = base.VIEW_AVERAGING
+DEFAULT_VIEW_AVERAGING = VIEW_AVERAGING[0]
+
+
+def view_averaging(config: ml_collections.ConfigDict) -> str:
+  """`eval.view_averaging` of `config` (the default, 'logits', when it has none)."""
+  return config.get('eval', {}).get('view_averaging', DEFAULT_VIEW_AVERAGING)
 
 
 def average_views(loss: str, logits: np.ndarray, labels: np.ndarray,
-                  how: str = 'probs') -> tuple[np.ndarray, np.ndarray]:
+                  how: str = DEFAULT_VIEW_AVERAGING) -> tuple[np.ndarray, np.ndarray]:
   """Combines the V views of each example: logits (N, V, C) -> (scores (N, C), losses (N,)).
 
-  'probs' averages the views' softmax/sigmoid outputs; 'logits' averages the logits first.
+  'logits' averages the logits first (ViViT, Scenic); 'probs' averages the views'
+  softmax/sigmoid outputs.
   """
   logits = np.asarray(logits, np.float64)
   if logits.ndim == 2:
@@ -77,7 +86,8 @@ def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
 class TaskMetrics:
   """Accumulates a task's gathered eval batches and computes its metrics."""
 
-  def __init__(self, loss: str, multilabel: bool, view_averaging: str = 'probs'):
+  def __init__(self, loss: str, multilabel: bool,
+               view_averaging: str = DEFAULT_VIEW_AVERAGING):
     self.loss, self.multilabel, self.view_averaging = loss, multilabel, view_averaging
     self._scores, self._labels, self._losses = [], [], []
 

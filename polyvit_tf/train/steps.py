@@ -76,10 +76,11 @@ class StepFactory:
       return self._train[task]
     grad_fn, optimizer, strategy = self._grad_fn(task), self.optimizer, self.strategy
     position = self.data_positions[task]
+    per_replica = optimizer.clips_per_replica([self.model.task(task).modality])
 
     def replica_step(batch, lr):
       loss, grads = grad_fn(batch)
-      norm, ok = optimizer.apply_gradients(grads, lr, loss)
+      norm, ok = optimizer.apply_gradients(grads, lr, loss, clip_per_replica=per_replica)
       return loss, norm, ok
 
     @tf.function
@@ -106,6 +107,7 @@ class StepFactory:
     grad_fns = [self._grad_fn(t) for t in tasks]
     optimizer, strategy = self.optimizer, self.strategy
     positions = [self.data_positions[t] for t in tasks]
+    per_replica = optimizer.clips_per_replica([self.model.task(t).modality for t in tasks])
 
     def replica_step(batches, lr):
       total, task_losses = {}, []
@@ -114,7 +116,8 @@ class StepFactory:
         task_losses.append(loss)
         for i, g in grads.items():
           total[i] = g if i not in total else total[i] + g
-      norm, ok = optimizer.apply_gradients(total, lr, tf.add_n(task_losses))
+      norm, ok = optimizer.apply_gradients(total, lr, tf.add_n(task_losses),
+                                           clip_per_replica=per_replica)
       return tuple(task_losses), norm, ok
 
     @tf.function

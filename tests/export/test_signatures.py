@@ -11,6 +11,7 @@ from polyvit_tf.data import preprocess
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
+from polyvit_tf.train import metrics
 from tests.export import fixtures
 
 
@@ -21,6 +22,21 @@ def _softmax(x):
 
 def _sigmoid(x):
   return 1 / (1 + np.exp(-x))
+
+
+def test_view_combination_default_and_option_match_the_evaluator():
+  config = fixtures.tiny_config()
+  assert signatures_lib.view_averaging(config) == 'logits'  # ViViT / Scenic
+  del config.eval['view_averaging']
+  assert signatures_lib.view_averaging(config) == 'logits'
+  view_logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 1.0, 0.0]]], np.float32)
+  for mode in signatures_lib.VIEW_AVERAGING:
+    for multilabel, loss in ((False, 'softmax_xent'), (True, 'sigmoid_xent')):
+      logits, probs = signatures_lib.combine_views(tf.constant(view_logits),
+                                                   multilabel=multilabel, mode=mode)
+      scores, _ = metrics.average_views(loss, view_logits, np.zeros((1, 3)), mode)
+      np.testing.assert_allclose(logits.numpy(), view_logits.mean(1), atol=1e-6)
+      np.testing.assert_allclose(probs.numpy(), scores, atol=1e-6)
 
 
 def test_signature_names_inputs_and_default(exported_dir, loaded, run):
@@ -100,8 +116,8 @@ def test_raw_audio_signature_averages_views(loaded, run):
   view_logits = view_logits.reshape(2, 2, -1)
   assert np.abs(view_logits[:, 0] - view_logits[:, 1]).max() > 1e-3  # the views differ
   np.testing.assert_allclose(out['logits'].numpy(), view_logits.mean(1), atol=1e-5)
-  # eval.view_averaging = 'probs' (multi-label: sigmoid per class).
-  np.testing.assert_allclose(out['probabilities'].numpy(), _sigmoid(view_logits).mean(1),
+  # eval.view_averaging = 'logits', the default (multi-label: sigmoid per class of the mean).
+  np.testing.assert_allclose(out['probabilities'].numpy(), _sigmoid(view_logits.mean(1)),
                              atol=1e-5)
 
 
@@ -122,7 +138,7 @@ def test_raw_video_signatures_jpeg_and_uint8(loaded, run):
                                          **kwargs).numpy()
     logits = model.model_for('video_a')(views).numpy()
     np.testing.assert_allclose(out['logits'].numpy()[row], logits.mean(0), atol=1e-5)
-    np.testing.assert_allclose(out['probabilities'].numpy()[row], _softmax(logits).mean(0),
+    np.testing.assert_allclose(out['probabilities'].numpy()[row], _softmax(logits.mean(0)),
                                atol=1e-5)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ml_collections
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
+from polyvit_tf.configs import base
 from polyvit_tf.train import metrics
 
 
@@ -57,6 +59,22 @@ def test_top_k_single_and_multi_label():
   assert metrics.top_k_hits(scores, multi, 1).tolist() == [0, 1, 0]
 
 
+def test_view_averaging_default_is_logits_as_vivit():
+  assert base.base_config().eval.view_averaging == 'logits' == metrics.DEFAULT_VIEW_AVERAGING
+  assert metrics.view_averaging(ml_collections.ConfigDict({'eval': {}})) == 'logits'
+  # Views that disagree: averaging logits and averaging probabilities pick different classes.
+  logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 1.0, 0.0]]])
+  labels = np.array([[0.0, 1.0, 0.0]])
+  by = {}
+  for how in ('logits', 'probs'):
+    acc = metrics.TaskMetrics('softmax_xent', False, how)
+    acc.update(logits, labels, np.ones(1))
+    by[how] = acc.result()['top1']
+  default = metrics.TaskMetrics('softmax_xent', False)
+  default.update(logits, labels, np.ones(1))
+  assert by == {'logits': 1.0, 'probs': 0.0} and default.result()['top1'] == 1.0
+
+
 def test_views_are_averaged_per_example():
   # One example, two views that disagree; the averaged probabilities decide.
   logits = np.log(np.array([[[0.6, 0.3, 0.1], [0.1, 0.5, 0.4]]]))
@@ -64,7 +82,7 @@ def test_views_are_averaged_per_example():
   scores, loss = metrics.average_views('softmax_xent', logits, labels, 'probs')
   np.testing.assert_allclose(scores, [[0.35, 0.4, 0.25]], atol=1e-12)
   np.testing.assert_allclose(loss, [-np.log(0.4)], atol=1e-9)
-  acc = metrics.TaskMetrics('softmax_xent', multilabel=False)
+  acc = metrics.TaskMetrics('softmax_xent', multilabel=False, view_averaging='probs')
   acc.update(logits, labels, np.ones(1))
   assert acc.result()['top1'] == 1.0  # view 0 alone would be wrong
   scores, loss = metrics.average_views('softmax_xent', logits, labels, 'logits')
