@@ -5,8 +5,8 @@ r"""Client of a PolyViT model served by TF Serving (or serving/local_server.py).
   python -m serving.client --server=HOST:8500 --list                       # signatures
 
 FILEs are decoded on the client side as the converter decodes them for training
-(serving/media_files.py): for an image task any image PIL reads, for an audio task any
-audio tensorflow-io or FFmpeg reads, for a video task any video FFmpeg reads or a
+(serving/media_files.py): for an image task any image PIL reads, for an audio task what
+the converter's media.audio_waveform reads, for a video task any video FFmpeg reads or a
 directory of JPEG / PNG frames, all sent to `<task>_raw`; .npy files (preprocessed
 examples) go to `<task>`. Prints one line per file (per example of a .npy batch): its
 top-k class names and scores, or that file's error; exits with status 1 when any file

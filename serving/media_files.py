@@ -6,8 +6,9 @@ ingests can be classified and the server sees what training saw:
 
   image task   any image PIL reads (JPEG, PNG, GIF, BMP, WebP, TIFF, ...) -> `<task>_raw`:
                JPEG / PNG bytes as stored, anything else re-encoded as PNG
-  audio task   any audio tensorflow-io or FFmpeg reads (WAV, FLAC, MP3, OGG, M4A, ...)
-               -> `<task>_raw`: a 16-bit PCM WAV of the mono clip resampled to 16 kHz
+  audio task   what media.audio_waveform reads (WAV, FLAC, MP3, OGG via tensorflow-io, the
+               rest via PyAV) -> `<task>_raw`: a 16-bit PCM WAV of the mono clip resampled
+               to 16 kHz
   video task   any video FFmpeg reads (MP4, AVI, MKV, MOV, WebM, ...) -> `<task>_raw`:
                JPEG frames at `video_fps` with the short side resized to
                `video_short_side` (the converter's defaults); a directory of JPEG / PNG
