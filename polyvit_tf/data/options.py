@@ -17,6 +17,16 @@ from polyvit_tf.model import spec as spec_lib
 # ViViT resizes the short side to 256 before taking 224 crops; other crop sizes keep the ratio.
 SHORT_SIDE_RATIO = 256 / 224
 
+# Decode budgets: what one example may cost, checked from headers and shapes before any
+# decoding or resampling, the same in training, evaluation and the serving signatures
+# (docs/serving.md, "Limits"). A 12 MP photo, a 2-minute clip, a 1080p window fit.
+MAX_IMAGE_PIXELS = 1 << 24        # decoded pixels of one image or video frame (16.8 M)
+MIN_SAMPLE_RATE = 1_000           # Hz
+MAX_SAMPLE_RATE = 384_000         # Hz
+MAX_AUDIO_SECONDS = 120.0         # clip duration
+MAX_VIDEO_FRAMES = 100_000        # frames of one clip
+MAX_VIDEO_PIXELS = 1 << 25        # frames decoded for one clip x pixels per frame (33.6 M)
+
 
 @dataclasses.dataclass(frozen=True)
 class ImageOptions:
@@ -25,6 +35,7 @@ class ImageOptions:
   augment: bool = True
   inception_crop_area: tuple[float, float] = (0.05, 1.0)
   random_flip: bool = True
+  max_pixels: int = MAX_IMAGE_PIXELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +52,9 @@ class AudioOptions:
   time_masks: int = 4
   time_mask_width: int = 48
   num_views: int = 1
+  min_sample_rate: int = MIN_SAMPLE_RATE
+  max_sample_rate: int = MAX_SAMPLE_RATE
+  max_seconds: float = MAX_AUDIO_SECONDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +72,9 @@ class VideoOptions:
   color_drop_prob: float = 0.1
   temporal_views: int = 1
   spatial_views: int = 1
+  max_frames: int = MAX_VIDEO_FRAMES
+  max_frame_pixels: int = MAX_IMAGE_PIXELS
+  max_video_pixels: int = MAX_VIDEO_PIXELS
 
   @property
   def resize_short_side(self) -> int:

@@ -81,7 +81,7 @@ def _train_inputs(ex: dict, opts: options_lib.Options,
         lambda: audio_lib.log_mel(ex['waveform'], ex['sample_rate'], opts),
         lambda: tf.zeros([opts.frames, opts.mel_bins]))
     return audio_lib.train_clip(spectrogram, opts, seed), status
-  status = tf.where(tf.equal(tf.shape(ex['frames'])[0], 0), errors.EMPTY, errors.OK)
+  status = video_lib.clip_status(ex['frames'], opts, training=True)
   clip = tf.cond(tf.equal(status, errors.OK),
                  lambda: video_lib.train_clip(ex['frames'], opts, seed),
                  lambda: tf.zeros([opts.num_frames, *opts.size, opts.channels]))
@@ -94,10 +94,11 @@ def _eval_inputs(ex: dict, config: ml_collections.ConfigDict, task: str,
   spec = preprocess.modality_spec(config, task)
   kwargs = preprocess.task_kwargs(config, task)
   if isinstance(opts, options_lib.ImageOptions):
-    empty = tf.equal(tf.strings.length(ex['image']), 0)
-    views = tf.cond(empty, lambda: tf.zeros([*spec.input_shape]),
-                    lambda: preprocess.image_from_encoded(ex['image'], spec))[None]
-    return views, tf.where(empty, errors.EMPTY, errors.OK)
+    status = image_lib.budget_status(ex['image'], opts)
+    views = tf.cond(tf.equal(status, errors.OK),
+                    lambda: preprocess.image_from_encoded(ex['image'], spec),
+                    lambda: tf.zeros([*spec.input_shape]))[None]
+    return views, status
   if isinstance(opts, options_lib.AudioOptions):
     status = audio_lib.check_waveform(ex['waveform'], ex['sample_rate'], opts)
     views = tf.cond(
@@ -106,7 +107,7 @@ def _eval_inputs(ex: dict, config: ml_collections.ConfigDict, task: str,
                                                **kwargs),
         lambda: tf.zeros([opts.num_views, *spec.input_shape]))
     return views, status
-  status = tf.where(tf.equal(tf.shape(ex['frames'])[0], 0), errors.EMPTY, errors.OK)
+  status = video_lib.clip_status(ex['frames'], opts)
   views = tf.cond(tf.equal(status, errors.OK),
                   lambda: preprocess.video_from_frames(ex['frames'], spec, **kwargs),
                   lambda: tf.zeros([opts.num_views, *spec.input_shape]))

@@ -14,6 +14,11 @@ tensorflow-io): safe inside SavedModel signatures.
   task_kwargs(config, task) -> the keyword arguments above that the config sets for a task
 
 `spec` is the modality's polyvit_tf.model.spec.ModalitySpec (e.g. `PolyViT.modalities[m]`).
+
+Each function checks its input against the decode budgets of polyvit_tf.data.options
+(image pixels; WAV header, sample rate, duration and the 25 ms minimum; frames x pixels per
+video) before decoding or resampling, and fails with an InvalidArgumentError naming the
+limit: inside a SavedModel signature, hostile media cannot exhaust or abort the server.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import ml_collections
 import tensorflow as tf
 
 from polyvit_tf.data import audio as audio_lib
+from polyvit_tf.data import errors
 from polyvit_tf.data import image as image_lib
 from polyvit_tf.data import options as options_lib
 from polyvit_tf.data import video as video_lib
@@ -35,7 +41,7 @@ DEFAULT_NORM_STD = 4.5689974
 def image_from_encoded(encoded: tf.Tensor, spec: ModalitySpec) -> tf.Tensor:
   """Encoded JPEG/PNG (scalar string) -> float32 (H, W, C) in [-1, 1], resized to the spec."""
   opts = options_lib.ImageOptions(size=spec.input_size, channels=spec.channels, augment=False)
-  return image_lib.eval_image(image_lib.decode(encoded, spec.channels), opts)
+  return image_lib.eval_image(image_lib.decode(encoded, spec.channels, opts.max_pixels), opts)
 
 
 def _audio_options(spec: ModalitySpec, num_views: int, norm_mean: float,
@@ -53,8 +59,9 @@ def audio_from_waveform(waveform: tf.Tensor, sample_rate: tf.Tensor | int,
   -> float32 (num_views, frames, mel_bins, C): resampled to 16 kHz, Kaldi log-mel,
   `num_views` windows evenly spaced over the clip (one: centred), (x - mean) / (2 std)."""
   opts = _audio_options(spec, num_views, norm_mean, norm_std)
-  spectrogram = audio_lib.log_mel(tf.convert_to_tensor(waveform, tf.float32), sample_rate,
-                                  opts)
+  waveform = tf.convert_to_tensor(waveform, tf.float32)
+  check = audio_lib.assert_waveform(waveform, sample_rate, opts)
+  spectrogram = audio_lib.log_mel(errors.gated(waveform, check), sample_rate, opts)
   return audio_lib.eval_views(spectrogram, opts)
 
 
@@ -63,7 +70,8 @@ def audio_from_wav(wav_bytes: tf.Tensor, spec: ModalitySpec, *, num_views: int =
                    norm_std: float = DEFAULT_NORM_STD) -> tf.Tensor:
   """WAV file bytes (scalar string; 16-bit PCM, any rate, channels averaged)
   -> float32 (num_views, frames, mel_bins, C), as `audio_from_waveform`."""
-  samples, rate = tf.audio.decode_wav(wav_bytes)
+  check = audio_lib.assert_wav(wav_bytes, _audio_options(spec, num_views, norm_mean, norm_std))
+  samples, rate = tf.audio.decode_wav(errors.gated(wav_bytes, check))
   return audio_from_waveform(tf.reduce_mean(samples, axis=-1), rate, spec,
                              num_views=num_views, norm_mean=norm_mean, norm_std=norm_std)
 
@@ -80,7 +88,8 @@ def video_from_frames(frames: tf.Tensor, spec: ModalitySpec, *, num_views: int =
       num_frames=spec.input_size[0], size=spec.input_size[1:], channels=spec.channels,
       stride=stride, short_side=short_side, augment=False, temporal_views=temporal,
       spatial_views=spatial)
-  return video_lib.eval_views(tf.convert_to_tensor(frames), opts)
+  frames = tf.convert_to_tensor(frames)
+  return video_lib.eval_views(errors.gated(frames, video_lib.assert_clip(frames, opts)), opts)
 
 
 def task_kwargs(config: ml_collections.ConfigDict, task: str) -> dict:

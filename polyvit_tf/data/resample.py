@@ -25,7 +25,9 @@ def resample(waveform: tf.Tensor, in_rate: tf.Tensor | int, out_rate: int, *,
 
   Fourier method: keep the spectrum below both Nyquist frequencies and invert at the new
   length (the signal is treated as periodic, as scipy.signal.resample does). Returns the
-  waveform unchanged when the rates are equal. `dtype`: the precision of the computation.
+  waveform unchanged when the rates are equal, and an empty waveform when either length
+  is 0 (TF's FFT ops abort the process on a zero FFT length, so they are never reached).
+  `dtype`: the precision of the computation.
   """
   x = tf.convert_to_tensor(waveform, tf.float32)
   in_rate = tf.cast(in_rate, tf.int32)
@@ -48,4 +50,7 @@ def resample(waveform: tf.Tensor, in_rate: tf.Tensor | int, out_rate: int, *,
     y = tf.signal.irfft(padded[None, :], fft_length=[m])[0]
     return tf.cast(y * (tf.cast(m, dtype) / tf.cast(n, dtype)), tf.float32)
 
-  return tf.cond(tf.equal(in_rate, out_rate), lambda: x, _resample)
+  n = tf.shape(x)[0]
+  empty = tf.equal(n, 0) | (resampled_length(n, tf.maximum(in_rate, 1), out_rate) < 1)
+  return tf.cond(tf.equal(in_rate, out_rate), lambda: x,
+                 lambda: tf.cond(empty, lambda: tf.zeros([0], tf.float32), _resample))

@@ -20,6 +20,13 @@ Every signature returns
   top_k_names   string (batch, k): class names from `tasks.<t>.class_names` (`class_<i>`
                 when empty), embedded in the graph as a constant.
 
+Hostile input: every raw signature checks its request before decoding anything (so the
+TF Serving binary, which only loads this SavedModel, is protected too): at most
+MAX_RAW_BATCH rows, then per example the decode budgets of polyvit_tf.data.options
+(polyvit_tf.data.preprocess applies them); examples are preprocessed RAW_PARALLEL_EXAMPLES
+at a time, which bounds a request's peak memory. A breach fails the call with an
+InvalidArgumentError whose message names the limit and the value.
+
 Multi-view inputs (audio clips, video crops: `tasks.<t>.eval_views` views per example) are
 combined in the raw signatures exactly as the evaluator combines them (`eval.view_averaging`):
 'logits' (the default, as ViViT's and Scenic's multi-crop test) averages the logits and applies
@@ -36,11 +43,14 @@ import ml_collections
 import tensorflow as tf
 
 from polyvit_tf.configs import base
+from polyvit_tf.data import errors
 from polyvit_tf.model import PolyViT
 
 OUTPUT_KEYS = ('logits', 'probabilities', 'top_k_ids', 'top_k_scores', 'top_k_names')
 NUMERIC_OUTPUT_KEYS = OUTPUT_KEYS[:-1]
 DEFAULT_TOP_K = 5
+MAX_RAW_BATCH = 256          # rows of one raw-signature request
+RAW_PARALLEL_EXAMPLES = 2    # examples of one request decoded at the same time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,9 +175,15 @@ def task_signatures(model: PolyViT, config: ml_collections.ConfigDict, task: str
 
   def raw_fn(preprocess_one):
     def fn(x):
+      rows = tf.shape(x, out_type=tf.int64)[0]
+      check = errors.assert_checks([(
+          rows > MAX_RAW_BATCH, errors.OVER_BUDGET,
+          errors.text('request of ', rows, ' examples exceeds the limit of ',
+                      str(MAX_RAW_BATCH), ' examples per raw-input request (MAX_RAW_BATCH)'))])
       views = tf.map_fn(
-          preprocess_one, x,
-          fn_output_signature=tf.TensorSpec(example_shape, tf.float32))
+          preprocess_one, errors.gated(x, check),
+          fn_output_signature=tf.TensorSpec(example_shape, tf.float32),
+          parallel_iterations=RAW_PARALLEL_EXAMPLES)
       logits, probabilities = combine_views(_view_logits(model, task, views),
                                             multilabel=spec.multilabel, mode=mode)
       return head_outputs(logits, multilabel=spec.multilabel, names=names, top_k=top_k,

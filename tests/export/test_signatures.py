@@ -159,12 +159,15 @@ def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   assert (os.path.basename(first), os.path.basename(second)) == ('7', '8')
   assert savedmodel.latest_version_dir(out) == second
   assert sorted(os.listdir(out)) == ['7', '8']  # no temporary directory left behind
-  # TF Serving warm-up requests: one per tensor signature, replayable.
+  # TF Serving warm-up requests: one per signature (raw ones with real media), replayable.
   from tensorflow_serving.apis import prediction_log_pb2
   path = os.path.join(exported_dir, 'assets.extra', savedmodel.WARMUP_FILE)
   logs = [prediction_log_pb2.PredictionLog.FromString(r)
           for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
-  assert [l.predict_log.request.model_spec.signature_name for l in logs] == model.task_names
+  names = [l.predict_log.request.model_spec.signature_name for l in logs]
+  assert names == list(savedmodel.read_metadata(exported_dir)['signatures']) + [
+      'serving_default']
+  assert {'audio_a_raw', 'image_a_raw', 'video_a_raw', 'video_a_frames'} <= set(names)
   with open(os.path.join(exported_dir, 'assets.extra', savedmodel.METADATA_FILE)) as f:
     meta = json.load(f)
   assert meta['tasks']['video_a']['signatures'] == {
