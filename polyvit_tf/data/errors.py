@@ -2,7 +2,8 @@
 
 A missing source raises `DataSourceError` (naming the task and `data.source`) when a
 pipeline is built. Bad examples (undecodable or empty media, clips shorter than one
-analysis window, labels outside the task's classes) are found while the pipeline runs;
+analysis window, labels outside the task's classes, the unreadable rest of a truncated or
+corrupt TFRecord file, named `<file> at byte <N> (record <i>)`) are found while the pipeline runs;
 each one is logged with its id and counted per task in `BAD_EXAMPLES`, then skipped, or,
 with `data.skip_bad_examples=False`, the iterator fails with an InvalidArgumentError whose
 message names the task, the example id and the reason.
@@ -35,6 +36,7 @@ EMPTY = 2
 TOO_SHORT = 3
 LABEL_OUT_OF_RANGE = 4
 BAD_LABEL_COUNT = 5
+CORRUPT_SHARD = 6
 
 REASONS = {
     OK: 'ok',
@@ -43,6 +45,7 @@ REASONS = {
     TOO_SHORT: 'clip shorter than one analysis window',
     LABEL_OUT_OF_RANGE: 'label outside the task\'s classes',
     BAD_LABEL_COUNT: 'no label, or several labels for a single-label task',
+    CORRUPT_SHARD: 'truncated or corrupt TFRecord file (unreadable from there to its end)',
 }
 
 

@@ -154,7 +154,9 @@ def _decode_groups(ds: tf.data.Dataset, decode_fn, source: sources.Source, blank
         (tf.zeros([0], tf.int64), tf.zeros([0], tf.string)))).take(1).get_single_element()
     first = indices[0]
     positions = tf.cast(rows['index'] - first, tf.int32)[:, None]
-    out = {'index': indices, 'status': tf.fill([n], tf.constant(errors.UNDECODABLE, tf.int32)),
+    failed = tf.where(tf.equal(raws, sources.SHARD_ERROR), errors.CORRUPT_SHARD,
+                      errors.UNDECODABLE)
+    out = {'index': indices, 'status': failed,
            'id': tf.tensor_scatter_nd_update(
                fallback_ids, tf.cast(id_rows[0] - first, tf.int32)[:, None], id_rows[1])}
     for key, value in blank.items():
