@@ -136,6 +136,8 @@ class Checkpointer:
       found = self._try(candidate)
       if found is None:
         restored = candidate
+        if not candidate.manifest:
+          logging.warning('%s has no manifest: checked by TF\'s restore only.', candidate.prefix)
         break
       failures.append(found)
       logging.warning('checkpoint %s cannot be restored: %s: %s; trying the next older one.',
@@ -160,6 +162,11 @@ class Checkpointer:
     for c in leftovers:
       moved.append(files_lib.set_aside(self.directory, c.files(), c.prefix.rsplit('/', 1)[-1],
                                        'leftover of an interrupted save (no index file)'))
+    state = os.path.join(self.directory, files_lib.STATE)
+    if restored is None and listing.state.startswith('unreadable') and tf.io.gfile.exists(state):
+      # no checkpoint at all: the manager must not read that state file
+      moved.append(files_lib.set_aside(self.directory, [state], files_lib.STATE,
+                                       f'state file {listing.state}'))
     for path in moved:
       logging.warning('set aside: %s', path)
     if restored is not None:

@@ -148,6 +148,20 @@ def test_bad_state_file_is_rebuilt_and_nothing_is_overwritten(run, tmp_path, sta
           if c.listed] == [16, 12, 8, 4]
 
 
+def test_a_bad_state_file_alone_is_set_aside_and_the_run_starts(run, tmp_path):
+  (tmp_path / 'checkpoints').mkdir()
+  (tmp_path / 'checkpoints' / 'checkpoint').write_text('')  # TF's manager raised on it
+  resumed = _resume(run, tmp_path)
+  assert resumed.path is None and len(resumed.set_aside) == 1
+  t = run.trainer
+  ckpt = checkpointing.Checkpointer(str(tmp_path), t.model, t.optimizer, t.step, t.positions)
+  ckpt.resume()
+  t.step.assign(12)
+  assert ckpt.save().endswith('ckpt-12')
+  assert checkpoint_files.problem(checkpoint_files.scan(str(tmp_path / 'checkpoints'))
+                                  .candidates[0]) is None
+
+
 def test_leftovers_of_an_interrupted_save_are_cleared(run, tmp_path):
   workdir = _copy(run, tmp_path)
   checkpoints = workdir / 'checkpoints'
