@@ -188,7 +188,7 @@ def _account(task: str, split: str, skip_bad: bool):
   def fn(element):
     bad = tf.not_equal(element['status'], errors.OK)
     if not skip_bad:
-      reasons = tf.constant([errors.reason_message(c) for c in range(len(errors.REASONS))])
+      reasons = tf.constant([errors.reason_message(c) for c in range(max(errors.REASONS) + 1)])
       message = tf.strings.join([
           f'task {task} ({split} split): bad example ', element['id'], ': ',
           tf.gather(reasons, element['status']),
