@@ -33,6 +33,7 @@ import io
 import json
 import os
 import posixpath
+import stat
 import sys
 from typing import Iterable, Sequence
 
@@ -228,6 +229,10 @@ def items_from_manifest(manifest: str, *, allow_outside_paths: bool = False) -> 
   the manifest's folder and must stay inside it (after symlinks) unless
   `allow_outside_paths`; a malformed line becomes an item whose problem names its line."""
   root = os.path.dirname(manifest)
+  if '://' not in manifest and os.path.exists(manifest):
+    mode = os.stat(manifest).st_mode
+    if not stat.S_ISREG(mode):  # a FIFO would block the read forever
+      raise ConversionError(f'{manifest}: not a regular file ({media_checks.file_kind(mode)})')
   try:
     with tf.io.gfile.GFile(manifest, 'rb') as f:
       raw = f.read()

@@ -172,6 +172,9 @@ def test_csv_manifest_rows_and_header(tmp_path):
   items = convert.items_from_manifest(str(manifest))
   assert [i.problem for i in items] == [
       '', 'manifest line 3: 3 fields, the header has 2', 'manifest line 4: no "path"']
+  os.mkfifo(tmp_path / 'fifo.csv')
+  with pytest.raises(convert.ConversionError, match=r'fifo.csv: not a regular file \(a FIFO\)'):
+    convert.items_from_manifest(str(tmp_path / 'fifo.csv'))
   manifest.write_text('file,label\nok.png,cat\n')
   with pytest.raises(convert.ConversionError, match=r'm.csv: line 1: the CSV header '
                      r"\['file', 'label'\] has no \"path\" column"):
