@@ -2,8 +2,9 @@
 
 A missing source raises `DataSourceError` (naming the task and `data.source`) when a
 pipeline is built. Bad examples (undecodable or empty media, clips shorter than one
-analysis window, media over a decode budget, labels outside the task's classes) are found
-while the pipeline runs;
+analysis window, media over a decode budget, labels outside the task's classes, the
+unreadable rest of a truncated or corrupt TFRecord file, named `<file> at byte <N> (record
+<i>)`) are found while the pipeline runs;
 each one is logged with its id and counted per task in `BAD_EXAMPLES`, then skipped, or,
 with `data.skip_bad_examples=False`, the iterator fails with an InvalidArgumentError whose
 message names the task, the example id and the reason.
@@ -39,6 +40,7 @@ TOO_SHORT = 3
 LABEL_OUT_OF_RANGE = 4
 BAD_LABEL_COUNT = 5
 OVER_BUDGET = 6
+CORRUPT_SHARD = 7
 
 REASONS = {
     OK: 'ok',
@@ -48,6 +50,7 @@ REASONS = {
     LABEL_OUT_OF_RANGE: 'label outside the task\'s classes',
     BAD_LABEL_COUNT: 'no label, or several labels for a single-label task',
     OVER_BUDGET: 'media outside the decode budget (pixels, frames, duration or sample rate)',
+    CORRUPT_SHARD: 'truncated or corrupt TFRecord file (unreadable from there to its end)',
 }
 
 
