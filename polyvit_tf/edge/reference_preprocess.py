@@ -159,24 +159,28 @@ def _grayscale(pixels: np.ndarray, spec: dict | None) -> np.ndarray:
   return (gray * _F32(spec['max_value'] + 0.5)).astype(np.uint8)[..., None]
 
 
-def _check_pixels(x: np.ndarray, rank: int, what: str) -> np.ndarray:
+def _check_pixels(x: np.ndarray, rank: int, what: str, limits: dict | None) -> np.ndarray:
+  """uint8 RGB of `rank`, within the manifest's `limits` (the module's when it has none)."""
+  limits = limits or {}
+  max_pixels = limits.get('max_pixels') or limits.get('max_frame_pixels') or MAX_IMAGE_PIXELS
+  max_frames = limits.get('max_frames') or MAX_VIDEO_FRAMES
   x = np.asarray(x)
   if x.dtype != np.uint8 or x.ndim != rank or x.shape[-1] != 3:
     raise ValueError(f'{what}: expected uint8 RGB of rank {rank} (..., 3), got {x.dtype} '
                      f'{x.shape}.')
-  if not 0 < x.shape[-3] * x.shape[-2] <= MAX_IMAGE_PIXELS:
+  if not 0 < x.shape[-3] * x.shape[-2] <= max_pixels:
     raise ValueError(f'{what}: {x.shape[-3]} x {x.shape[-2]} pixels, the limit is '
-                     f'1 to {MAX_IMAGE_PIXELS} (MAX_IMAGE_PIXELS).')
-  if rank == 4 and not 0 < x.shape[0] <= MAX_VIDEO_FRAMES:
-    raise ValueError(f'{what}: {x.shape[0]} frames, the limit is 1 to {MAX_VIDEO_FRAMES} '
-                     '(MAX_VIDEO_FRAMES).')
+                     f'1 to {max_pixels} (max pixels).')
+  if rank == 4 and not 0 < x.shape[0] <= max_frames:
+    raise ValueError(f'{what}: {x.shape[0]} frames, the limit is 1 to {max_frames} '
+                     '(max frames).')
   return x
 
 
 # -------------------------------------------------------------------------------------- image
 def image(pixels: np.ndarray, spec: dict) -> np.ndarray:
   """uint8 (h, w, 3) RGB -> float32 (1, H, W, C): whole image resized, scaled values."""
-  x = _grayscale(_check_pixels(pixels, 3, 'image'), spec.get('grayscale'))
+  x = _grayscale(_check_pixels(pixels, 3, 'image', spec.get('limits')), spec.get('grayscale'))
   x = resize_bilinear(x, spec['resize']['size'])
   return _scale_values(x, spec['value_scaling'])[None]
 
@@ -288,13 +292,19 @@ def audio(waveform: np.ndarray, sample_rate: int, spec: dict) -> np.ndarray:
   """Waveform (samples,) or (samples, channels) at `sample_rate` -> float32
   (V, frames, mel_bins, C): channels averaged, resampled, log-mel, V windows, normalised."""
   x = np.asarray(waveform, _F32)
-  low, high = SAMPLE_RATE_RANGE
+  limits = spec.get('limits') or {}
+  low, high = limits.get('sample_rate') or SAMPLE_RATE_RANGE
+  max_seconds = limits.get('max_seconds') or MAX_AUDIO_SECONDS
   if x.ndim not in (1, 2) or not low <= int(sample_rate) <= high:
     raise ValueError(f'audio: expected (samples,) or (samples, channels) at {low} to {high} '
-                     f'Hz (SAMPLE_RATE_RANGE), got {x.shape} at {sample_rate} Hz.')
-  if x.shape[0] > MAX_AUDIO_SECONDS * int(sample_rate):
+                     f'Hz (sample rate limits), got {x.shape} at {sample_rate} Hz.')
+  if x.shape[0] > max_seconds * int(sample_rate):
     raise ValueError(f'audio: {x.shape[0] / int(sample_rate):.1f} s, the limit is '
-                     f'{MAX_AUDIO_SECONDS} s (MAX_AUDIO_SECONDS).')
+                     f'{max_seconds} s (max seconds).')
+  resampled = int(np.round(np.float64(x.shape[0]) * spec['resample']['to'] / int(sample_rate)))
+  if resampled < limits.get('min_resampled_samples', spec['log_mel']['frame_length']):
+    raise ValueError(f'audio: a clip of {x.shape[0]} samples at {sample_rate} Hz is shorter '
+                     'than one 25 ms analysis window.')
   if x.ndim == 2:
     x = x.mean(axis=-1, dtype=_F32)
   fbank = spec['log_mel']
@@ -336,7 +346,7 @@ def _crop_offsets(h: int, w: int, size, count: int) -> list[tuple[int, int]]:
 def video(frames: np.ndarray, spec: dict) -> np.ndarray:
   """uint8 (n, h, w, 3) RGB frames -> float32 (V, T, H, W, C), V = temporal x spatial views,
   temporal-major (view = t * spatial + s)."""
-  frames = _check_pixels(frames, 4, 'video')
+  frames = _check_pixels(frames, 4, 'video', spec.get('limits'))
   if frames.shape[0] < 1:
     raise ValueError('video: no frames.')
   views_spec, crop = spec['views'], spec['crop']['size']

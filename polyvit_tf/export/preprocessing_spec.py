@@ -55,6 +55,8 @@ def image_spec(opts: options_lib.ImageOptions) -> dict:
                  **_bilinear(image_lib.RESIZE_METHOD)},
       'value_scaling': _value_scaling(),
       'views': {'count': 1},
+      'limits': {'max_pixels': opts.max_pixels,
+                 'doc': 'height x width of the decoded image (the raw signature refuses more)'},
   }
 
 
@@ -102,6 +104,11 @@ def audio_spec(opts: options_lib.AudioOptions) -> dict:
       'views': {'count': opts.num_views, 'length': opts.frames, 'placement': _EVENLY_SPACED,
                 'doc': 'each view: `frames` log-mel frames from its start, padded at the end '
                        'with pad_value, normalised, tiled to `channels`'},
+      'limits': {'sample_rate': [opts.min_sample_rate, opts.max_sample_rate],
+                 'max_seconds': opts.max_seconds, 'min_resampled_samples': window,
+                 'doc': 'refused like the raw signature: a rate outside `sample_rate`, a clip '
+                        'longer than max_seconds, or under one analysis window (frame_length '
+                        'samples) once resampled (round_half_even(n * to / rate))'},
   }
 
 
@@ -128,6 +135,11 @@ def video_spec(opts: options_lib.VideoOptions) -> dict:
       'views': {'count': opts.num_views, 'temporal': opts.temporal_views,
                 'spatial': opts.spatial_views, 'length': video_lib.span(opts),
                 'placement': _EVENLY_SPACED, 'order': 'temporal-major: view = t * spatial + s'},
+      'limits': {'max_frames': opts.max_frames, 'max_frame_pixels': opts.max_frame_pixels,
+                 'max_video_pixels': opts.max_video_pixels,
+                 'doc': 'frames of the clip; height x width of a frame; frames decoded x the '
+                        'larger of the decoded and the resized frame size (the raw signature '
+                        'refuses more)'},
   }
 
 
