@@ -1,5 +1,5 @@
 # The image every Kubeflow pipeline component runs in: the pinned stack plus polyvit_tf.
-#   make image                                   # base image + this file + checks (scripts/build_image.sh)
+#   make image        # the base image, this file, the checks (scripts/build_image.sh)
 #   python -m pipelines.compile_kubeflow --config=... --image=<registry>/polyvit-tf:<tag> ...
 #
 # Build arguments (defaults build the CPU image on the locally built Debian base):
@@ -26,11 +26,12 @@ RUN apt-get update \
 RUN python3 -m venv /opt/venv
 WORKDIR /src
 
-# Dependencies first (cached while only the code changes).
-COPY constraints.txt setup.cfg pyproject.toml README.md ./
+# Dependencies first, from the files that decide them only (cached while code and docs change;
+# setup.cfg's long description, README.md, is a placeholder here).
+COPY constraints.txt setup.cfg pyproject.toml ./
 RUN grep -v -E "^(${PIP_EXCLUDE})==" constraints.txt > /tmp/constraints-runtime.txt \
  && mkdir -p polyvit_tf pipelines serving \
- && touch polyvit_tf/__init__.py pipelines/__init__.py serving/__init__.py
+ && touch README.md polyvit_tf/__init__.py pipelines/__init__.py serving/__init__.py
 # --ignore-requires-python: tfx / ml-pipelines-sdk 1.16 declare python<3.11 (docs/stack.md).
 RUN --mount=type=secret,id=pip_ca,required=false \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
@@ -39,14 +40,17 @@ RUN --mount=type=secret,id=pip_ca,required=false \
  && /opt/venv/bin/pip uninstall -y polyvit_tf \
  && /opt/venv/bin/pip check
 
+# ---- package: this repository as a wheel (a code change rebuilds only this and below) -----
+FROM builder AS package
+COPY README.md ./
 COPY polyvit_tf ./polyvit_tf
 COPY pipelines ./pipelines
 COPY serving ./serving
 RUN --mount=type=secret,id=pip_ca,required=false \
     if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
- && /opt/venv/bin/pip install --ignore-requires-python --no-deps .
+ && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 
-# ---- runtime: the base, the virtualenv, a non-root user; no compiler ---------------------
+# ---- runtime: the base, the virtualenv, the wheel, a non-root user; no compiler ----------
 FROM ${BASE_IMAGE}
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -55,6 +59,9 @@ ENV PATH=/opt/venv/bin:$PATH \
     HOME=/home/polyvit
 RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash polyvit
 COPY --from=builder /opt/venv /opt/venv
+RUN --mount=type=bind,from=package,source=/wheels,target=/wheels \
+    /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /wheels/*.whl \
+ && /opt/venv/bin/pip check
 USER 1000:1000
 WORKDIR /home/polyvit
 RUN python -c "import polyvit_tf.train, pipelines.pipeline, pipelines.kfp_entrypoint, serving.client"

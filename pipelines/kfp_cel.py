@@ -68,19 +68,17 @@ class _Parser:
     return value
 
   def or_(self) -> Any:
-    value = self.and_()
-    while self.peek() == '||':
-      self.take()
-      rhs = self.and_()
-      value = _bool(value) or _bool(rhs)
-    return value
+    return self._logical('||', self.and_, lambda a, b: a or b)
 
   def and_(self) -> Any:
-    value = self.unary()
-    while self.peek() == '&&':
+    return self._logical('&&', self.unary, lambda a, b: a and b)
+
+  def _logical(self, op: str, operand, combine) -> Any:
+    value = operand()
+    while self.peek() == op:
       self.take()
-      rhs = self.unary()
-      value = _bool(value) and _bool(rhs)
+      rhs = operand()
+      value = combine(_bool(value), _bool(rhs))
     return value
 
   def unary(self) -> Any:

@@ -63,4 +63,14 @@ if [[ $status != 0 ]]; then
   exit "$status"
 fi
 echo "image: built $IMAGE in $(( $(date +%s) - start )) s"
-"$PYTHON" scripts/check_image.py --image="$IMAGE" --docker="$DOCKER" ${PIP_CA:+--ca_bundle="$PIP_CA"}
+# The checks scan every layer (minutes for ~4 GB): done once per image id.
+id=$("$DOCKER" image inspect -f '{{.Id}}' "$IMAGE")
+stamp="${TMPDIR:-/tmp}/polyvit-image-checks/${id#sha256:}.json"
+if [[ -s "$stamp" ]]; then
+  echo "image: $IMAGE ($id) was checked before: $(cat "$stamp")"
+  exit 0
+fi
+mkdir -p "$(dirname "$stamp")"
+"$PYTHON" scripts/check_image.py --image="$IMAGE" --docker="$DOCKER" ${PIP_CA:+--ca_bundle="$PIP_CA"} \
+  | tee "$stamp.tmp"
+tail -1 "$stamp.tmp" > "$stamp" && rm -f "$stamp.tmp"

@@ -21,8 +21,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from tfx import version as tfx_version
 from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as kfp_utils
-from tfx.orchestration.portable import outputs_utils
 from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
@@ -142,13 +142,14 @@ def _in_process(setup, run: str) -> dict:
   outputs = {'evaluation': [evaluation], 'blessing': [blessing]}
   executor = evaluator_lib.PolyViTEvaluator.EXECUTOR_SPEC.executor_class()
   executor.Do({'examples': [examples], 'model': [model]}, outputs, setup['parameters'])
-  outputs_utils.tag_output_artifacts_with_version(outputs)
   return {k: blessing.get_custom_property(k) for k in blessing.mlmd_artifact.custom_properties}
 
 
 def _as_metadata(properties: dict) -> dict:
-  """How the entrypoint reports properties: ints as floats."""
-  return {k: float(v) if isinstance(v, int) else v for k, v in properties.items()}
+  """How the entrypoint reports properties: ints as floats, plus the `tfx_version` tag that
+  both runners' launchers add after the executor (LocalDagRunner's when it publishes)."""
+  out = {k: float(v) if isinstance(v, int) else v for k, v in properties.items()}
+  return {**out, 'tfx_version': tfx_version.__version__}
 
 
 def test_tfx_entrypoint_alone_cannot_parse_the_drivers_log_output():
