@@ -63,7 +63,7 @@ class TaskResult:
   state: str  # COMPLETE, CACHED, SKIPPED, FAILED, NOT_RUN (an upstream task failed)
   seconds: float
   detail: str = ''
-  cpu_seconds: float = 0.0  # user + system of the task's process (with --docker: the client's)
+  cpu_seconds: float = 0.0  # user + system of the task's process (local runs only)
 
 
 class RehearsalError(RuntimeError):
@@ -416,8 +416,8 @@ class Rehearsal:
             result = TaskResult(name, 'FAILED', 0.0, str(e))
           results[name] = result
           failed = failed or result.state == 'FAILED'
-          echo(f'{result.task:28s} {result.state:9s} {result.seconds:7.1f} s '
-               f'(cpu {result.cpu_seconds:6.1f} s)'
+          echo(f'{result.task:28s} {result.state:9s} {result.seconds:7.1f} s'
+               + ('' if self.docker else f' (cpu {result.cpu_seconds:6.1f} s)')
                + (f'  {result.detail.splitlines()[0]}' if result.detail else ''))
         self.store.save()
     ordered = [results[n] for n in _topological(tasks)]
@@ -484,7 +484,8 @@ def main(argv):
   print(f'\nrehearsal of {f.spec} ({"docker" if f.docker else "local"}) in '
         f'{time.time() - start:.0f} s under {os.path.abspath(f.root)}:')
   for r in results:
-    print(f'  {r.task:28s} {r.state:9s} {r.seconds:7.1f} s  (cpu {r.cpu_seconds:6.1f} s)')
+    print(f'  {r.task:28s} {r.state:9s} {r.seconds:7.1f} s'
+          + ('' if f.docker else f'  (cpu {r.cpu_seconds:6.1f} s)'))
   for r in failed:
     print(f'\n{r.task}: {r.state}: {r.detail}')
   if failed:
