@@ -11,6 +11,7 @@ from __future__ import annotations
 import ml_collections
 import tensorflow as tf
 
+from pipelines import trivial_baseline
 from polyvit_tf.data import pipeline as data_pipeline
 from polyvit_tf.model import spec as spec_lib
 from polyvit_tf.train import metrics as metrics_lib
@@ -18,7 +19,8 @@ from polyvit_tf.train import metrics as metrics_lib
 
 def evaluate_saved_model(saved_model_dir: str, config: ml_collections.ConfigDict,
                          split: str = 'eval') -> dict[str, dict]:
-  """{task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}} of the SavedModel."""
+  """{task: {'top1', 'top5', 'loss', ['map'], 'num_examples', 'trivial_top1', ['trivial_map']}}
+  of the SavedModel (trivial_*: pipelines/trivial_baseline.py, on the same examples)."""
   loaded = tf.saved_model.load(saved_model_dir)
   averaging = metrics_lib.view_averaging(config)
   results = {}
@@ -26,6 +28,7 @@ def evaluate_saved_model(saved_model_dir: str, config: ml_collections.ConfigDict
     spec = spec_lib.task_spec(config, task)
     signature = loaded.signatures[task]
     acc = metrics_lib.TaskMetrics(spec.loss, spec.multilabel, averaging)
+    trivial = trivial_baseline.TrivialBaseline(spec.multilabel)
     for batch in data_pipeline.eval_dataset(config, task, split=split):
       inputs = batch['inputs']
       b, v = inputs.shape[0], inputs.shape[1]
@@ -33,5 +36,6 @@ def evaluate_saved_model(saved_model_dir: str, config: ml_collections.ConfigDict
       logits = signature(**{spec.modality: flat})['logits']
       acc.update(tf.reshape(logits, (b, v, -1)).numpy(), batch['labels'].numpy(),
                  batch['mask'].numpy())
-    results[task] = acc.result()
+      trivial.update(batch['labels'].numpy(), batch['mask'].numpy())
+    results[task] = {**acc.result(), **trivial.result()}
   return results
