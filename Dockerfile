@@ -1,32 +1,70 @@
 # The image every Kubeflow pipeline component runs in: the pinned stack plus polyvit_tf.
-#   docker build -t <registry>/polyvit-tf:<tag> .
-#   python -m pipelines.compile_kubeflow --config=... --image=<registry>/polyvit-tf:<tag> --out=...
-# (Docker has no engine on our development machines; this file is built by CI/CD elsewhere.)
-FROM python:3.11-slim-bookworm
+#   make image        # the base image, this file, the checks (scripts/build_image.sh)
+#   python -m pipelines.compile_kubeflow --config=... --image=<registry>/polyvit-tf:<tag> ...
+#
+# Build arguments (defaults build the CPU image on the locally built Debian base):
+#   BASE_IMAGE   Debian bookworm with python3 + python3-venv (scripts/build_base_image.sh
+#                builds polyvit-tf-base:bookworm with debootstrap; no registry needed)
+#   EXTRAS       optional extras of setup.cfg to install besides the runtime ("" = none)
+#   PIP_EXCLUDE  regex of constraints.txt pins that stay out (test-only packages)
+# Build secret `pip_ca` (optional): a CA bundle for pip to reach the package index
+# (`--secret id=pip_ca,src=<bundle>`); it is mounted for the pip steps only and never
+# written into a layer.
+ARG BASE_IMAGE=polyvit-tf-base:bookworm
 
-ENV PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1 \
+# ---- builder: compilers and headers, for the source-only packages (pyfarmhash) ----------
+FROM ${BASE_IMAGE} AS builder
+ARG EXTRAS=""
+ARG PIP_EXCLUDE="torch|transformers|tokenizers|safetensors|huggingface_hub|hf-xet|sympy|mpmath|networkx|pytest|pluggy|iniconfig"
+ENV DEBIAN_FRONTEND=noninteractive \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    TF_CPP_MIN_LOG_LEVEL=2
+    PIP_DEFAULT_TIMEOUT=180
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends build-essential python3-dev \
+ && rm -rf /var/lib/apt/lists/*
+RUN python3 -m venv /opt/venv
+WORKDIR /src
 
-WORKDIR /opt/polyvit_tf
-
-# Dependencies first (cached while only the code changes). torch/transformers are test
-# extras and stay out of the image.
-COPY constraints.txt setup.cfg pyproject.toml README.md ./
-RUN grep -v -E '^(torch|transformers|tokenizers|safetensors|huggingface_hub|hf-xet|sympy|mpmath|networkx|pytest|pluggy|iniconfig)==' \
-      constraints.txt > /tmp/constraints-runtime.txt \
+# Dependencies first, from the files that decide them only (cached while code and docs change;
+# setup.cfg's long description, README.md, is a placeholder here).
+COPY constraints.txt setup.cfg pyproject.toml ./
+RUN grep -v -E "^(${PIP_EXCLUDE})==" constraints.txt > /tmp/constraints-runtime.txt \
  && mkdir -p polyvit_tf pipelines serving \
- && touch polyvit_tf/__init__.py pipelines/__init__.py serving/__init__.py \
- && pip install --ignore-requires-python -c /tmp/constraints-runtime.txt . \
- && pip uninstall -y polyvit_tf
+ && touch README.md polyvit_tf/__init__.py pipelines/__init__.py serving/__init__.py
+# --ignore-requires-python: tfx / ml-pipelines-sdk 1.16 declare python<3.11 (docs/stack.md).
+RUN --mount=type=secret,id=pip_ca,required=false \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+ && /opt/venv/bin/pip install --ignore-requires-python -c /tmp/constraints-runtime.txt \
+      ".${EXTRAS:+[$EXTRAS]}" \
+ && /opt/venv/bin/pip uninstall -y polyvit_tf \
+ && /opt/venv/bin/pip check
 
+# ---- package: this repository as a wheel (a code change rebuilds only this and below) -----
+FROM builder AS package
+COPY README.md ./
 COPY polyvit_tf ./polyvit_tf
 COPY pipelines ./pipelines
 COPY serving ./serving
-RUN pip install --ignore-requires-python --no-deps -c /tmp/constraints-runtime.txt . \
- && python -c "import polyvit_tf.train, pipelines.pipeline, serving.client"
+RUN --mount=type=secret,id=pip_ca,required=false \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+ && /opt/venv/bin/pip wheel --no-deps --wheel-dir /wheels .
 
-# TFX's Kubeflow V2 launcher sets the command of each component
-# (python -m tfx.orchestration.kubeflow.v2.container.kubeflow_v2_run_executor ...).
+# ---- runtime: the base, the virtualenv, the wheel, a non-root user; no compiler ----------
+FROM ${BASE_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TF_CPP_MIN_LOG_LEVEL=2 \
+    HOME=/home/polyvit
+RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash polyvit
+COPY --from=builder /opt/venv /opt/venv
+RUN --mount=type=bind,from=package,source=/wheels,target=/wheels \
+    /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /wheels/*.whl \
+ && /opt/venv/bin/pip check
+USER 1000:1000
+WORKDIR /home/polyvit
+RUN python -c "import polyvit_tf.train, pipelines.pipeline, pipelines.kfp_entrypoint, serving.client"
+# Each component's command comes from the compiled spec
+# (python -m pipelines.kfp_entrypoint --executor_class_path ... ; see docs/pipeline.md).
+CMD ["python"]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-fast bench build-file clean-venv
+.PHONY: install demo test test-fast bench build-file clean-venv image rehearse-kubeflow
 
 install:
 	@PYTHON=$(PYTHON) bash scripts/install.sh
@@ -26,6 +26,29 @@ test-fast: install
 bench:
 	@PYTHON=$(PYTHON) EXTRAS=test,bench bash scripts/install.sh
 	bash benchmarks/run_all.sh
+
+# The image every Kubeflow component runs in, from the Dockerfile, with no image registry:
+# a Debian bookworm base by debootstrap (reused when present), pip's CA bundle as a build
+# secret, then checks (non-root, imports, no compiler, no copy of the bundle). Idempotent.
+IMAGE ?= polyvit-tf:dev
+image:
+	@IMAGE=$(IMAGE) PYTHON=$(PYTHON) bash scripts/build_image.sh
+
+# Compiles the demo's `small` pipeline for open-source KFP and executes that spec in the
+# image with Docker as Kubeflow would (pipelines.rehearse_kubeflow). A second run reuses the
+# cache and pushes nothing new. Needs the venv (`make install`); not part of `make test`.
+# `small` trains a few steps, at chance: the default blessing refuses it, so the rehearsal
+# configures a threshold of 0.01 per task to follow the model into Pusher and TFLiteExport.
+REHEARSAL_ROOT ?= runs/rehearsal
+REHEARSAL_CONFIG ?= polyvit_tf/configs/demo.py:small
+REHEARSAL_FLAGS ?= $(foreach t,digits digit_groups tones motion,--config.pipeline.thresholds.$(t)=0.01)
+rehearse-kubeflow: image
+	@mkdir -p $(REHEARSAL_ROOT)
+	$(PY) -m pipelines.compile_kubeflow --config=$(REHEARSAL_CONFIG) $(REHEARSAL_FLAGS) --image=$(IMAGE) \
+	  --pipeline_root=$(abspath $(REHEARSAL_ROOT))/pipeline_root \
+	  --serving_dir=$(abspath $(REHEARSAL_ROOT))/serving --out=$(REHEARSAL_ROOT)/polyvit_kfp.yaml
+	$(PY) -m pipelines.rehearse_kubeflow --spec=$(REHEARSAL_ROOT)/polyvit_kfp.yaml \
+	  --root=$(REHEARSAL_ROOT) --docker
 
 # BUILD is generated from the tree (tests/test_build_file.py checks it is fresh).
 build-file:

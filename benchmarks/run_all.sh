@@ -24,9 +24,11 @@ declare -A CMD=(
   [profile_S_audio]="-m benchmarks.profile_step --size=S --modality=audio --out=$OUT"
   [profile_B_image]="-m benchmarks.profile_step --size=B --modality=image --out=$OUT"
   [token_dense]="-m benchmarks.token_dense --out=$OUT"
+  [audio_front_end]="-m benchmarks.audio_front_end --out=$OUT"
 )
 ORDER=(export_speed serving_load cotraining_overhead input_pipeline train_step
-       train_step_batch8 peer peer_xla profile_S_audio profile_B_image token_dense)
+       train_step_batch8 peer peer_xla profile_S_audio profile_B_image token_dense
+       audio_front_end)
 [ $# -gt 0 ] && ORDER=("$@")
 status=0
 for name in "${ORDER[@]}"; do

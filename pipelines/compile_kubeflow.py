@@ -1,34 +1,116 @@
-r"""Compiles the pipeline to a Kubeflow Pipelines v2 spec (JSON).
+r"""Compiles the pipeline for Kubeflow Pipelines v2: open-source KFP (default) or Vertex AI.
 
   python -m pipelines.compile_kubeflow --config=polyvit_tf/configs/demo.py \
-      --image=gcr.io/<project>/polyvit-tf:<tag> --out=polyvit_kubeflow.json \
-      [--pipeline_root=gs://<bucket>/polyvit/root --serving_dir=gs://<bucket>/polyvit/serving]
+      --image=<registry>/polyvit-tf:<tag> \
+      --pipeline_root=gs://<bucket>/polyvit/root --serving_dir=gs://<bucket>/polyvit/serving \
+      --out=polyvit_kfp.yaml [--target=kfp|vertex]
 
-Every component runs in --image (built from the repository's Dockerfile: the pinned stack and
-this package). Submit the JSON with the KFP SDK or UI; ML Metadata is the cluster's.
+--target=kfp writes the PipelineSpec as YAML, the file `kfp.Client().upload_pipeline(...)` and
+`create_run_from_pipeline_package(...)` take, with `defaultPipelineRoot` = --pipeline_root.
+--target=vertex writes the Vertex AI PipelineJob JSON (`runtimeConfig.gcsOutputDirectory` =
+--pipeline_root) for `google.cloud.aiplatform.PipelineJob(template_path=...)`. Both use
+schema 2.1.0 (parameters in `parameterValues`, which the open-source driver fills), hold no
+resolver executor, run every component as `python -m pipelines.kfp_entrypoint` in --image
+(built from the repository's Dockerfile) and never take PolyViTEvaluator from the cache. The
+written spec is checked against the open-source backend's rules (pipelines/kfp_spec.py).
 """
 
 from __future__ import annotations
 
+import json
+import os
+
+import yaml
 from absl import app
 from absl import flags
+from absl import logging
 from ml_collections import config_flags
 from tfx import v1 as tfx
 
+from pipelines import kfp_entrypoint
+from pipelines import kfp_spec
 from pipelines import layout
 from pipelines import pipeline as pipeline_lib
 
+TARGETS = ('kfp', 'vertex')
+ENTRYPOINT = ('python', '-m', 'pipelines.kfp_entrypoint')
+# Schemes TensorFlow (tf.io.gfile: TFX's file I/O) writes to and the KFP launcher accepts as
+# a pipeline root; minio:// (open-source KFP's default) is not one TensorFlow knows.
+_CLUSTER_SCHEMES = {'kfp': ('gs://', 's3://'), 'vertex': ('gs://',)}
+_SUFFIXES = {'kfp': ('.yaml', '.yml'), 'vertex': ('.json',)}
 
-def compile_pipeline(config, image: str, out: str, pipeline_root: str,
-                     serving_dir: str) -> str:
-  """Writes the Kubeflow V2 spec of `config`'s pipeline to `out`; returns `out`."""
+
+class SpecError(ValueError):
+  """The arguments or the compiled spec would not run on the target."""
+
+
+def check_locations(target: str, pipeline_root: str, serving_dir: str) -> list[str]:
+  """Raises SpecError for locations that cannot work on `target`; returns warnings."""
+  if target not in TARGETS:
+    raise SpecError(f'--target must be one of {TARGETS}, got {target!r}')
+  warnings = []
+  for flag, uri in (('--pipeline_root', pipeline_root), ('--serving_dir', serving_dir)):
+    if not uri:
+      raise SpecError(f'{flag} is required for target {target} (there is no default)')
+    if uri.startswith(_CLUSTER_SCHEMES[target]):
+      continue
+    if uri.startswith('minio://'):
+      raise SpecError(f'{flag}={uri}: TensorFlow cannot write minio:// URIs; give MinIO as '
+                      's3://<bucket>/... (S3 API) instead')
+    if target == 'kfp' and os.path.isabs(uri) and '://' not in uri:
+      warnings.append(f'{flag}={uri} is a local path: only for the rehearsal '
+                      '(pipelines.rehearse_kubeflow) or a volume mounted at that path in every '
+                      'component')
+      continue
+    raise SpecError(f'{flag}={uri}: target {target} needs one of '
+                    f'{_CLUSTER_SCHEMES[target]}' + (' or an absolute path' if target == 'kfp'
+                                                     else ''))
+  return warnings
+
+
+def compile_spec(config, image: str, pipeline_root: str, serving_dir: str,
+                 target: str = 'kfp') -> dict:
+  """The PipelineSpec (kfp) or PipelineJob (vertex) of `config`'s pipeline, as a dict."""
+  for warning in check_locations(target, pipeline_root, serving_dir):
+    logging.warning('compile_kubeflow: %s', warning)
+  if not image:
+    raise SpecError('--image is required')
   pipeline = pipeline_lib.create_pipeline(
       config, pipeline_name=layout.PIPELINE_NAME, pipeline_root=pipeline_root,
       serving_dir=serving_dir)
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
-      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(default_image=image),
-      output_filename=out)
-  runner.run(pipeline, write_out=True)
+      config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
+          default_image=image, default_commands=list(ENTRYPOINT),
+          use_pipeline_spec_2_1=True))
+  job = runner.run(pipeline, write_out=False)
+  spec = job['pipelineSpec']
+  for name in pipeline_lib.NEVER_CACHED:
+    spec['root']['dag']['tasks'][name].pop('cachingOptions', None)
+  problems = kfp_spec.backend_problems(spec)
+  if problems:
+    raise SpecError('the compiled spec would not run on Kubeflow Pipelines:\n  '
+                    + '\n  '.join(problems))
+  if target == 'kfp':
+    spec['defaultPipelineRoot'] = pipeline_root
+    return spec
+  return job
+
+
+def compile_pipeline(config, image: str, out: str, pipeline_root: str, serving_dir: str,
+                     target: str = 'kfp') -> str:
+  """Writes the spec of `config`'s pipeline for `target` to `out`; returns `out`."""
+  if target in _SUFFIXES and not out.endswith(_SUFFIXES[target]):
+    raise SpecError(f'--out={out}: target {target} writes a {" / ".join(_SUFFIXES[target])} '
+                    'file' + (' (kfp.Client reads YAML only)' if target == 'kfp' else ''))
+  spec = compile_spec(config, image, pipeline_root, serving_dir, target)
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  with open(out, 'w') as f:
+    if target == 'kfp':
+      f.write(f'# PIPELINE DEFINITION\n# Name: {layout.PIPELINE_NAME}\n'
+              f'# polyvit_tf, compiled by pipelines.compile_kubeflow (target kfp)\n')
+      yaml.safe_dump(spec, f, sort_keys=True)
+    else:
+      json.dump(spec, f, sort_keys=True, indent=1)
   return out
 
 
@@ -38,20 +120,29 @@ def _define_flags() -> None:
   config_flags.DEFINE_config_file('config', None, 'PolyViT config file[:arg].',
                                   lock_config=False)
   flags.DEFINE_string('image', None, 'Container image every component runs in.')
-  flags.DEFINE_string('out', 'polyvit_kubeflow.json', 'Where to write the spec.')
-  flags.DEFINE_string('pipeline_root', 'gs://polyvit-tf/pipeline_root',
-                      'Artifact root on the cluster (set yours).')
-  flags.DEFINE_string('serving_dir', 'gs://polyvit-tf/serving',
-                      'Where Pusher pushes blessed models (TF Serving base path).')
+  flags.DEFINE_enum('target', 'kfp', list(TARGETS),
+                    'kfp: open-source Kubeflow Pipelines (YAML PipelineSpec); vertex: Vertex '
+                    'AI Pipelines (PipelineJob JSON).')
+  flags.DEFINE_string('out', None, 'Where to write the spec (default polyvit_kfp.yaml / '
+                      'polyvit_vertex.json).')
+  flags.DEFINE_string('pipeline_root', None, 'Artifact root on the cluster (required).')
+  flags.DEFINE_string('serving_dir', None,
+                      'Where Pusher pushes blessed models (TF Serving base path; required).')
 
 
 def main(argv):
   del argv
-  if flags.FLAGS.config is None or not flags.FLAGS.image:
+  f = flags.FLAGS
+  if f.config is None or not f.image:
     raise app.UsageError('--config and --image are required.')
-  path = compile_pipeline(flags.FLAGS.config, flags.FLAGS.image, flags.FLAGS.out, flags.FLAGS.pipeline_root,
-                          flags.FLAGS.serving_dir)
-  print(f'wrote {path}')
+  out = f.out or ('polyvit_kfp.yaml' if f.target == 'kfp' else 'polyvit_vertex.json')
+  try:
+    path = compile_pipeline(f.config, f.image, out, f.pipeline_root or '',
+                            f.serving_dir or '', f.target)
+  except SpecError as e:
+    raise app.UsageError(str(e)) from e
+  print(f'wrote {path} (target {f.target}, schema {kfp_spec.SCHEMA_VERSION}, '
+        f'entrypoint {kfp_entrypoint.__name__})')
 
 
 if __name__ == '__main__':

@@ -15,6 +15,7 @@ from typing import Iterator
 import ml_collections
 import tensorflow as tf
 
+from pipelines import trivial_baseline
 from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import pipeline as data_pipeline
 from polyvit_tf.model import prediction as prediction_lib
@@ -35,15 +36,18 @@ def task_predictions(loaded, config: ml_collections.ConfigDict, task: str,
 
 def evaluate_saved_model(saved_model_dir: str, config: ml_collections.ConfigDict,
                          split: str = 'eval') -> dict[str, dict]:
-  """{task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}} of the SavedModel."""
+  """{task: {'top1', 'top5', 'loss', ['map'], 'num_examples', 'trivial_top1', ['trivial_map']}}
+  of the SavedModel (trivial_*: pipelines/trivial_baseline.py, on the same examples)."""
   loaded = tf.saved_model.load(saved_model_dir)
   spec = specs_lib.resolve(config)
   results = {}
   for task in spec.task_names:
     t = spec.task(task)
     acc = metrics_lib.TaskMetrics(t.loss, t.multilabel, spec.eval.view_averaging)
+    trivial = trivial_baseline.TrivialBaseline(t.multilabel)
     for p, batch in task_predictions(loaded, config, task, split):
       acc.update(p.logits.numpy(), p.probabilities.numpy(), batch['labels'].numpy(),
                  batch['mask'].numpy())
-    results[task] = acc.result()
+      trivial.update(batch['labels'].numpy(), batch['mask'].numpy())
+    results[task] = {**acc.result(), **trivial.result()}
   return results

@@ -26,7 +26,7 @@ class RunSummary:
   states: dict[str, str]  # node -> execution state
   metrics: dict[str, dict[str, float]]  # task -> metric -> value
   blessed: bool | None
-  new_model: bool | None  # False: the candidate is the last blessed model (not pushed again)
+  new_model: bool | None  # False: the candidate is the served model (not pushed again)
   pushed_to: str | None
   tflite: list[str]
 
@@ -102,7 +102,7 @@ def format_runs(runs: list[RunSummary]) -> str:
     if r.pushed_to:
       lines.append(f'  pushed to {r.pushed_to}')
     elif r.blessed and r.new_model is False:
-      lines.append('  the model is the last blessed one (Trainer cached): not pushed again')
+      lines.append('  the model is the one being served (Trainer cached): not pushed again')
     for path in r.tflite:
       lines.append(f'  tflite {path}')
   return '\n'.join(lines) if lines else 'no runs recorded'

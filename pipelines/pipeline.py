@@ -6,12 +6,16 @@
   validator_<task>           ExampleValidator on the task's splits only
   gate_<task>                fails the run (before training) when the task has anomalies
   Trainer                    GenericExecutor run_fn: co-training + SavedModel export
-  latest_blessed_model_resolver  the last blessed model (none on the first run)
-  PolyViTEvaluator           per-task metrics (multi-crop), thresholds and no-regression check
+  PolyViTEvaluator           per-task metrics (multi-crop); bounds (threshold or trivial
+                             baseline) and no regression against the model served from the
+                             serving dir, which it finds itself (pipelines/served_model.py)
   Pusher                     pushes a blessed, new model to <serving dir>/<version>/
   TFLiteExport               (same condition) the model as one multi-signature .tflite
 
-No `union()` channels, so it compiles for Kubeflow Pipelines v2 as well as running locally.
+No `union()` channels and no resolver node, so it compiles for open-source Kubeflow Pipelines
+v2 (which has no resolver executor) and Vertex AI as well as running locally. The evaluator
+reads state outside its inputs (what is served), so it is never taken from the cache:
+`never_cached` marks it in LocalDagRunner's IR, pipelines.compile_kubeflow in the KFP spec.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import json
 
 import ml_collections
 from tfx import v1 as tfx
+from tfx.dsl.compiler import compiler
+from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines import examples as examples_lib
 from pipelines.components import evaluator as evaluator_lib
@@ -78,20 +84,13 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   for gate in gates:
     trainer.add_upstream_node(gate)
 
-  resolver = tfx.dsl.Resolver(
-      strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-      model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-      model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
-  ).with_id('latest_blessed_model_resolver')
-
   evaluator = evaluator_lib.PolyViTEvaluator(
-      examples=examples, model=trainer.outputs['model'],
-      baseline_model=resolver.outputs['model'], config_json=config_json)
-  blessing = evaluator.outputs['blessing'].future()[0]
-  # Push and convert only a blessed model that is not already the last blessed one: a re-run
-  # whose Trainer came from the cache re-evaluates it, but does not push it again.
-  with tfx.dsl.Cond(blessing.custom_property('blessed') == 1):
-    with tfx.dsl.Cond(blessing.custom_property('new_model') == 1):
+      examples=examples, model=trainer.outputs['model'], config_json=config_json,
+      serving_dir=serving_dir)
+  # Push and convert only a blessed model that is not the served model itself: a re-run whose
+  # Trainer came from the cache re-evaluates it, but does not push it again.
+  with tfx.dsl.Cond(_blessing_property(evaluator, 'blessed') == 1):
+    with tfx.dsl.Cond(_blessing_property(evaluator, 'new_model') == 1):
       pusher = tfx.components.Pusher(
           model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
           push_destination=tfx.proto.PushDestination(
@@ -99,9 +98,38 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
       tflite = tflite_lib.TFLiteExport(model=trainer.outputs['model'],
                                        blessing=evaluator.outputs['blessing'],
                                        quantization=tflite_quantization)
-  components += [trainer, resolver, evaluator, pusher, tflite]
+  components += [trainer, evaluator, pusher, tflite]
 
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,
       enable_cache=enable_cache, metadata_connection_config=metadata_connection_config,
       beam_pipeline_args=beam_pipeline_args or [])
+
+
+def _blessing_property(evaluator, name: str):
+  """`evaluator.outputs['blessing'].future()[0].custom_property(name)`, with the placeholder's
+  key left for each consumer to fill. OutputChannel.future() presets the key to
+  `_<producer>.<output>`; TFX 1.16's KFP v2 compiler keeps a preset key and adds no input of
+  that name when the consumer has the channel under its own key (Pusher: `model_blessing`),
+  so the condition would read an artifact the task does not have. Both compilers fill an
+  empty key with the consumer's input key (pipelines/kfp_spec.py checks the result)."""
+  future = evaluator.outputs['blessing'].future()
+  future.set_key(None)
+  return future[0].custom_property(name)
+
+
+# Nodes whose outputs depend on more than their inputs (the evaluator reads what is served).
+NEVER_CACHED = ('PolyViTEvaluator',)
+
+
+def never_cached(ir: pipeline_pb2.Pipeline) -> pipeline_pb2.Pipeline:
+  """Turns caching off for NEVER_CACHED nodes of a compiled TFX IR (TFX has no per-node flag)."""
+  for node in ir.nodes:
+    if node.pipeline_node.node_info.id in NEVER_CACHED:
+      node.pipeline_node.execution_options.caching_options.enable_cache = False
+  return ir
+
+
+def local_ir(pipeline: tfx.dsl.Pipeline) -> pipeline_pb2.Pipeline:
+  """The IR LocalDagRunner runs: the compiled pipeline with NEVER_CACHED applied."""
+  return never_cached(compiler.Compiler().compile(pipeline))

@@ -68,8 +68,8 @@ def build(config, root: str, enable_cache: bool = True,
 def run(config, root: str, enable_cache: bool = True,
         tflite_quantization: str = 'float32') -> list_runs.RunSummary:
   """Runs the pipeline; returns this run's summary from ML Metadata."""
-  tfx.orchestration.LocalDagRunner().run(
-      build(config, root, enable_cache, tflite_quantization))
+  tfx.orchestration.LocalDagRunner().run_with_ir(
+      pipeline_lib.local_ir(build(config, root, enable_cache, tflite_quantization)))
   return list_runs.summarize(list_runs.open_store(layout.metadata_path(os.path.abspath(root))))[-1]
 
 

@@ -11,9 +11,26 @@ VENV=.venv
 EXTRAS="${EXTRAS:-test}"
 STAMP="$VENV/.polyvit-install-stamp-${EXTRAS//,/-}"
 
+# The edge app's environment (tests/export/test_litert_env.py): only ai-edge-litert and NumPy,
+# no TensorFlow, in .venv-litert/ (installed here so that the tests never reach the index).
+litert_env() {
+  local env=.venv-litert req=polyvit_tf/edge/requirements.txt want
+  want=$(sha256sum "$req" | cut -d' ' -f1)
+  local stamp="$env/.polyvit-requirements-sha256"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    return 0
+  fi
+  echo "install: creating $env (ai-edge-litert + numpy only) from $req"
+  rm -rf "$env"
+  "$PYTHON" -m venv "$env"
+  "$env/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req"
+  echo "$want" > "$stamp"
+}
+
 want=$(cat setup.cfg pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
   echo "install: .venv is up to date"
+  [[ ",$EXTRAS," == *",test,"* ]] && litert_env
   exit 0
 fi
 
@@ -29,4 +46,5 @@ echo "install: installing polyvit_tf and its pinned stack into $VENV (first run:
   --ignore-requires-python -c constraints.txt -e ".[$EXTRAS]"
 "$VENV/bin/python" -m pip check
 echo "$want" > "$STAMP"
+[[ ",$EXTRAS," == *",test,"* ]] && litert_env
 echo "install: done"

@@ -9,9 +9,14 @@ requests of the same signature and the same per-example shapes into one batch of
 `max_batch_size` rows (waiting at most `batch_timeout_micros` after the oldest request for more
 to arrive), runs it on one of `num_batch_threads` workers and splits the outputs back. A
 request larger than max_batch_size runs as a batch of its own. When a merged batch fails, its
-requests are retried one by one, so one malformed request cannot fail its neighbours. When
-a request would make more than max_enqueued_batches * max_batch_size rows wait, submit raises
-QueueFullError (TF Serving answers UNAVAILABLE then).
+requests are retried one by one, so one malformed request cannot fail its neighbours.
+
+Admission (`Admission`) counts what waits in the queue three ways: rows (at most
+max_enqueued_batches * max_batch_size, as TF Serving bounds its queue), requests and bytes;
+and it gives no client more than `client_share` of any of the three, so a client flooding
+the queue fills its own share and the others still get in. A request that does not fit
+gets QueueFullError naming the limit (the server answers UNAVAILABLE, as TF Serving does
+when its queue is full).
 """
 
 from __future__ import annotations
@@ -64,12 +69,52 @@ class BatchingParameters:
       return cls.from_text(f.read(), source=path)
 
 
+@dataclasses.dataclass(frozen=True)
+class Admission:
+  """Queue limits beyond TF Serving's rows: requests, bytes, and one client's share.
+
+  0 for max_requests means max_enqueued_batches * max_batch_size (one row per request).
+  """
+  max_requests: int = 0
+  max_bytes: int = 256 << 20
+  client_share: float = 0.5
+
+  def __post_init__(self):
+    if self.max_requests < 0 or self.max_bytes < 1 or not 0.0 < self.client_share <= 1.0:
+      raise ValueError(f'bad admission limits {self}: max_requests >= 0, max_bytes >= 1, '
+                       '0 < client_share <= 1.')
+
+
 @dataclasses.dataclass
 class _Request:
   inputs: Inputs
   rows: int
   enqueued: float
   future: concurrent.futures.Future
+  client: str = ''
+  nbytes: int = 0
+
+
+class _Usage:
+  """Rows, requests and bytes waiting in the queue, in all and per client."""
+
+  FIELDS = ('rows', 'requests', 'bytes')
+
+  def __init__(self):
+    self.total = dict.fromkeys(self.FIELDS, 0)
+    self.clients: dict[str, dict[str, int]] = {}
+
+  @staticmethod
+  def cost(request: _Request) -> dict[str, int]:
+    return {'rows': request.rows, 'requests': 1, 'bytes': request.nbytes}
+
+  def add(self, request: _Request, sign: int = 1) -> None:
+    mine = self.clients.setdefault(request.client, dict.fromkeys(self.FIELDS, 0))
+    for k, v in self.cost(request).items():
+      self.total[k] += sign * v
+      mine[k] += sign * v
+    if not any(mine.values()):
+      del self.clients[request.client]
 
 
 def _rows(inputs: Inputs) -> int:
@@ -84,12 +129,18 @@ def _key(signature: str, inputs: Inputs) -> tuple:
 class Batcher:
   """Merges concurrent requests into batches; `run(signature, inputs)` executes one batch."""
 
-  def __init__(self, run: Callable[[str, Inputs], Outputs], params: BatchingParameters):
+  def __init__(self, run: Callable[[str, Inputs], Outputs], params: BatchingParameters,
+               admission: Admission | None = None):
     self._run = run
     self.params = params
+    admission = admission or Admission()
+    rows = params.max_enqueued_batches * params.max_batch_size
+    self.limits = {'rows': rows, 'requests': admission.max_requests or rows,
+                   'bytes': admission.max_bytes}
+    self.client_share = admission.client_share
     self._cv = threading.Condition()
     self._queues: dict[tuple, collections.deque[_Request]] = collections.OrderedDict()
-    self._queued_rows = 0
+    self._usage = _Usage()
     self._closed = False
     self._workers = concurrent.futures.ThreadPoolExecutor(
         params.num_batch_threads, thread_name_prefix='batch')
@@ -100,19 +151,39 @@ class Batcher:
                                        daemon=True)
     self._scheduler.start()
 
-  def submit(self, signature: str, inputs: Inputs) -> Outputs:
-    """Queues `inputs` (a batch of one or more rows) and blocks until its outputs are ready."""
+  @property
+  def _queued_rows(self) -> int:
+    return self._usage.total['rows']
+
+  def _refusal(self, request: _Request) -> str | None:
+    """Why `request` may not wait in the queue now (None: it may)."""
+    mine = self._usage.clients.get(request.client, dict.fromkeys(_Usage.FIELDS, 0))
+    for field, need in _Usage.cost(request).items():
+      limit, used = self.limits[field], self._usage.total[field]
+      if used and used + need > limit:  # an empty queue takes any one request
+        return (f'batching queue full ({used} {field} waiting, limit {limit} {field}); '
+                'retry later.')
+      share = max(1, int(limit * self.client_share))
+      if request.client and mine[field] and mine[field] + need > share:
+        return (f'client {request.client} has {mine[field]} {field} waiting, its share of the '
+                f'batching queue is {share} {field} ({self.client_share:g} of {limit}); '
+                'retry later.')
+    return None
+
+  def submit(self, signature: str, inputs: Inputs, *, client: str = '',
+             nbytes: int = 0) -> Outputs:
+    """Queues `inputs` (a batch of one or more rows) of `client` (`nbytes` of request) and
+    blocks until its outputs are ready; QueueFullError when admission refuses it."""
     request = _Request(dict(inputs), _rows(inputs), time.monotonic(),
-                       concurrent.futures.Future())
-    limit = self.params.max_enqueued_batches * self.params.max_batch_size
+                       concurrent.futures.Future(), client, int(nbytes))
     with self._cv:
       if self._closed:
         raise QueueFullError('the server is shutting down.')
-      if self._queued_rows and self._queued_rows + request.rows > limit:
-        raise QueueFullError(f'batching queue full ({self._queued_rows} rows waiting, limit '
-                             f'{limit}); retry later.')
+      refusal = self._refusal(request)
+      if refusal:
+        raise QueueFullError(refusal)
       self._queues.setdefault(_key(signature, inputs), collections.deque()).append(request)
-      self._queued_rows += request.rows
+      self._usage.add(request)
       self._cv.notify_all()
     return request.future.result()
 
@@ -144,14 +215,15 @@ class Batcher:
         while (not self._closed and sum(r.rows for r in queue) < self.params.max_batch_size
                and time.monotonic() < deadline):
           self._cv.wait(max(0.0, deadline - time.monotonic()))
-        batch, rows = [queue.popleft()], 0
+        batch = [queue.popleft()]
         rows = batch[0].rows
         while queue and rows + queue[0].rows <= self.params.max_batch_size:
           rows += queue[0].rows
           batch.append(queue.popleft())
         if not queue:
           del self._queues[key]
-        self._queued_rows -= rows
+        for r in batch:
+          self._usage.add(r, -1)
       self._workers.submit(self._run_batch, key[0], batch)
 
   def _run_batch(self, signature: str, batch: list[_Request]) -> None:

@@ -4,16 +4,13 @@ r"""Client of a PolyViT model served by TF Serving (or serving/local_server.py).
   python -m serving.client --server=HOST:8501 --rest --task=<task> FILE... # REST :predict
   python -m serving.client --server=HOST:8500 --list                       # signatures
 
-FILE kinds and the signature each one is sent to: a `.npy` file (a preprocessed example, or a
-batch of them) goes to the tensor signature `<task>`; any other file to the raw-input
-signature of the task's modality that reads it, as the modality module says
-(polyvit_tf/modalities/<m>.py, `client_inputs`; signatures: polyvit_tf/export/signatures.py):
-  .jpg .jpeg .png .gif .bmp      <task>_raw    encoded image bytes          (image)
-  .wav                           <task>_raw    WAV bytes                    (audio)
-  a directory of .jpg/.jpeg/.png <task>_raw    one video, its frames in file-name order
-  .mp4 .avi .mov .mkv .webm      <task>_frames one video decoded to uint8 RGB frames (PyAV)
-Files of one kind go in one request (videos of different shapes in separate ones). Prints the
-top-k class names and scores per file.
+FILEs are decoded on the client side as the converter decodes them for training
+(serving/media_files.py): for an image task any image PIL reads, for an audio task what
+the converter's media.audio_waveform reads, for a video task any video FFmpeg reads or a
+directory of JPEG / PNG frames, all sent to `<task>_raw`; .npy files (preprocessed
+examples) go to `<task>`. Prints one line per file (per example of a .npy batch): its
+top-k class names and scores, or that file's error; exits with status 1 when any file
+failed, and one bad file never loses the others' results.
 """
 
 from __future__ import annotations
@@ -21,13 +18,15 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from serving import errors as errors_lib
+from serving import media_files
 
 MAX_MESSAGE_BYTES = 256 << 20
 
@@ -74,7 +73,8 @@ class GrpcClient:
     self.model_name, self.version, self.timeout = model_name, version, timeout
     self._channel = grpc.insecure_channel(server, options=[
         ('grpc.max_send_message_length', MAX_MESSAGE_BYTES),
-        ('grpc.max_receive_message_length', MAX_MESSAGE_BYTES)])
+        ('grpc.max_receive_message_length', MAX_MESSAGE_BYTES),
+        ('grpc.use_local_subchannel_pool', 1)])  # a connection of its own per client
     self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
   def close(self) -> None:
@@ -116,6 +116,12 @@ class GrpcClient:
     return {k: tf.make_ndarray(v) for k, v in response.outputs.items()}
 
 
+# HTTP status -> the gRPC code TF Serving maps to it (the first, for 400: INVALID_ARGUMENT).
+_HTTP_CODES = {}
+for _code, _status in errors_lib.HTTP_STATUS.items():
+  _HTTP_CODES.setdefault(_status, _code)
+
+
 class RestClient:
   """TF Serving's REST API (port 8501), columnar "inputs" format; bytes as {"b64": ...}."""
 
@@ -141,9 +147,7 @@ class RestClient:
         message = json.loads(payload).get('error', payload)
       except json.JSONDecodeError:
         message = payload
-      code = {400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 503: 'UNAVAILABLE'}.get(
-          e.code, f'HTTP_{e.code}')
-      raise ClientError(code, message) from e
+      raise ClientError(_HTTP_CODES.get(e.code, f'HTTP_{e.code}'), message) from e
 
   def signatures(self) -> dict[str, SignatureInfo]:
     # pylint: disable=import-outside-toplevel
@@ -181,66 +185,35 @@ def make_client(server: str, *, rest: bool = False, model_name: str = 'polyvit',
 
 
 # --------------------------------------------------------------------------- media to inputs
+MAX_ROWS_PER_REQUEST = 32
+
+
 @dataclasses.dataclass
-class Request:
-  signature: str
-  inputs: dict[str, np.ndarray]
-  files: list[str]  # one per row of the batch (a .npy batch repeats its name)
+class FileResult:
+  """What became of one file: `lines` (one per example) or `error`."""
+  path: str
+  lines: list[str] = dataclasses.field(default_factory=list)
+  error: str = ''
+
+  def output(self) -> list[str]:
+    return [f'{self.path}: error: {self.error}'] if self.error else self.lines
 
 
-def _client_inputs() -> list:
-  """Every registered modality's ClientInputs (polyvit_tf.modalities)."""
-  from polyvit_tf import modalities  # pylint: disable=import-outside-toplevel
-  return [c for name in modalities.names() for c in modalities.get(name).client_inputs()]
+def task_modality(task: str, signatures: Mapping[str, SignatureInfo]) -> str:
+  """The task's modality: its tensor signature's input name (image, audio or video)."""
+  if task not in signatures:
+    tasks = sorted(n for n in signatures if f'{n}_raw' in signatures)
+    raise ValueError(f'the server has no signature {task!r} (task {task!r}); its tasks are '
+                     f'{tasks}.')
+  (name,) = signatures[task].inputs
+  return name
 
 
-def _reader(task: str, path: str, signatures: Mapping[str, SignatureInfo]):
-  """The ClientInput that sends `path` to one of `task`'s signatures on the server."""
-  candidates = [c for c in _client_inputs() if c.accepts(path)]
-  if not candidates:
-    kinds = sorted({e for c in _client_inputs() for e in c.extensions if e != '/'})
-    raise ValueError(f'{path}: unsupported file type; expected .npy, a directory of frames '
-                     f'or one of {kinds}.')
-  for c in candidates:
-    sig = signatures.get(f'{task}_{c.suffix}')
-    if sig is not None and c.input_name in sig.inputs:
-      return c
-  names = ' or '.join(repr(f'{task}_{c.suffix}') for c in candidates)
-  raise ValueError(f'the server has no signature {names} (task {task!r}) that reads {path}; '
-                   f'it has {sorted(signatures)}.')
-
-
-def build_requests(task: str, files: Sequence[str],
-                   signatures: Mapping[str, SignatureInfo]) -> list[Request]:
-  """Groups `files` by kind into requests for `task`'s signatures (input names from metadata)."""
-  requests, groups = [], {}
-  tensors = [f for f in files if not os.path.isdir(f) and f.lower().endswith('.npy')]
-  for f in files:
-    if f in tensors:
-      continue
-    reader = _reader(task, f, signatures)
-    if reader.per_file:
-      requests.append(Request(f'{task}_{reader.suffix}', {reader.input_name: reader.read([f])},
-                              [f]))
-    else:
-      groups.setdefault(id(reader), (reader, []))[1].append(f)
-  for reader, paths in groups.values():
-    requests.append(Request(f'{task}_{reader.suffix}', {reader.input_name: reader.read(paths)},
-                            list(paths)))
-  if tensors:
-    if task not in signatures:
-      raise ValueError(f'the server has no signature {task!r} (task {task!r}); it has '
-                       f'{sorted(signatures)}.')
-    (name,) = signatures[task].inputs
-    expected = signatures[task].inputs[name][1][1:]
-    arrays, names = [], []
-    for p in tensors:
-      x = np.load(p).astype(np.float32)
-      x = x[np.newaxis] if x.shape == expected else x
-      arrays.append(x)
-      names += [p] * len(x)
-    requests.append(Request(task, {name: np.concatenate(arrays)}, names))
-  return requests
+def _input_name(signature: str, signatures: Mapping[str, SignatureInfo]) -> str:
+  if signature not in signatures:
+    raise ValueError(f'the server has no signature {signature!r}.')
+  (name,) = signatures[signature].inputs
+  return name
 
 
 def format_predictions(files: Sequence[str], outputs: Mapping[str, np.ndarray]) -> list[str]:
@@ -252,15 +225,80 @@ def format_predictions(files: Sequence[str], outputs: Mapping[str, np.ndarray]) 
   return lines
 
 
-def classify(client, task: str, files: Sequence[str]) -> list[str]:
-  """Top-k lines for `files` (one per file, in the order given)."""
+def _rows(prepared: media_files.Prepared, expected: tuple) -> np.ndarray | list:
+  """The request rows of one prepared file (several for a .npy batch)."""
+  if prepared.kind == 'raw':
+    return [prepared.value]
+  x = prepared.value
+  if x.shape == expected:
+    return x[np.newaxis]
+  if x.shape[1:] != expected:
+    raise media_files.MediaError(f'array of shape {x.shape}; the task takes '
+                                 f'{expected} or a batch of them')
+  return x
+
+
+def _inputs(signature_kind: str, rows: list) -> np.ndarray:
+  if signature_kind == 'tensor':
+    return np.stack(rows)
+  if rows and isinstance(rows[0], list):  # videos: frames padded with b'' (dropped)
+    length = max(len(r) for r in rows)
+    return np.array([r + [b''] * (length - len(r)) for r in rows], dtype=object)
+  return np.array(rows, dtype=object)
+
+
+def classify_files(client, task: str, files: Sequence[str], *,
+                   video_fps: float = media_files.DEFAULT_VIDEO_FPS,
+                   video_short_side: int = media_files.DEFAULT_VIDEO_SHORT_SIDE,
+                   max_rows: int = MAX_ROWS_PER_REQUEST) -> list[FileResult]:
+  """One FileResult per file, in order: its top-k lines, or its own error. Files of one
+  signature go in requests of at most `max_rows` examples; when a request fails, its
+  files are sent one by one so that each gets its own result or error."""
   signatures = client.signatures()
-  lines = {}
-  for request in build_requests(task, files, signatures):
-    outputs = client.predict(request.signature, request.inputs)
-    for f, line in zip(request.files, format_predictions(request.files, outputs)):
-      lines.setdefault(f, []).append(line)
-  return [line for f in dict.fromkeys(files) for line in lines.get(f, [])]
+  modality = task_modality(task, signatures)
+  results = [FileResult(f) for f in files]
+  groups: dict[str, list] = {}
+  for result in results:
+    try:
+      prepared = media_files.prepare(result.path, modality, video_fps=video_fps,
+                                     video_short_side=video_short_side)
+      signature = task if prepared.kind == 'tensor' else f'{task}_raw'
+      name = _input_name(signature, signatures)
+      rows = _rows(prepared, signatures[signature].inputs[name][1][1:])
+    except (media_files.MediaError, ValueError) as e:
+      result.error = str(e)
+      continue
+    groups.setdefault(signature, []).append((result, rows))
+
+  def send(signature: str, items: list) -> None:
+    kind = 'tensor' if signature == task else 'raw'
+    rows = [r for _, file_rows in items for r in file_rows]
+    try:
+      outputs = client.predict(signature, {_input_name(signature, signatures):
+                                           _inputs(kind, rows)})
+    except ClientError as e:
+      if len(items) == 1:
+        items[0][0].error = str(e)
+      else:
+        for item in items:
+          send(signature, [item])
+      return
+    names = [result.path for result, file_rows in items for _ in file_rows]
+    lines = format_predictions(names, outputs)
+    start = 0
+    for result, file_rows in items:
+      result.lines = lines[start:start + len(file_rows)]
+      start += len(file_rows)
+
+  for signature, items in groups.items():
+    for i in range(0, len(items), max_rows):
+      send(signature, items[i:i + max_rows])
+  return results
+
+
+def classify(client, task: str, files: Sequence[str], **kwargs) -> list[str]:
+  """Output lines for `files`, in order: top-k per example, or `<file>: error: ...`."""
+  return [line for r in classify_files(client, task, files, **kwargs) for line in r.output()]
 
 
 def format_signatures(signatures: Mapping[str, SignatureInfo]) -> Iterable[str]:
@@ -284,6 +322,12 @@ def _flag_values():
   flags.DEFINE_bool('list', False, 'Print the signatures from GetModelMetadata and exit.',
                     flag_values=fv)
   flags.DEFINE_float('timeout', 60.0, 'Seconds per call.', flag_values=fv)
+  flags.DEFINE_float('video_fps', media_files.DEFAULT_VIDEO_FPS,
+                     'Frames per second taken from video files (the converter\'s default).',
+                     flag_values=fv)
+  flags.DEFINE_integer('video_short_side', media_files.DEFAULT_VIDEO_SHORT_SIDE,
+                       'Short side of the frames sent for video files (the converter\'s '
+                       'default).', flag_values=fv)
   return fv
 
 
@@ -306,9 +350,12 @@ def main(argv: Sequence[str]) -> int:
       print('usage: python -m serving.client --server=HOST:PORT --task=TASK FILE... '
             '(or --list)', file=sys.stderr)
       return 2
-    for line in classify(client, f.task, files):
-      print(line)
-    return 0
+    results = classify_files(client, f.task, files, video_fps=f.video_fps,
+                             video_short_side=f.video_short_side)
+    for result in results:
+      for line in result.output():
+        print(line, flush=True)
+    return 1 if any(r.error for r in results) else 0
   except (ClientError, ValueError, OSError) as e:
     print(f'error: {e}', file=sys.stderr)
     return 1

@@ -1,52 +1,53 @@
-r"""A local stand-in for TF Serving: PredictionService (Predict, GetModelMetadata) over gRPC.
+r"""A local STAND-IN for TF Serving: PredictionService (Predict, GetModelMetadata) over gRPC.
 
   python -m serving.local_server --model_dir=<models>/polyvit --port=8500 \
       [--rest_port=8501] [--enable_batching \
-       --batching_parameters_file=serving/batching_parameters.txt]
+       --batching_parameters_file=serving/batching_parameters.txt] [limits, see --help]
 
-It serves the latest version under --model_dir with the tensorflow_serving.apis protocol, so
-serving/client.py (and any TF Serving client) works against it unchanged. It is NOT the TF
-Serving binary (which cannot be installed on our machines): one model, no version policy or
-hot reload, Predict and GetModelMetadata only (Classify, Regress, MultiInference answer
-UNIMPLEMENTED), Python-level batching. Bound to 127.0.0.1 unless --host says otherwise.
+This is NOT the TF Serving binary (tensorflow_model_server cannot be installed on our
+machines); it is a Python server that loads the same SavedModel and speaks the same
+tensorflow_serving.apis protocol, so serving/client.py (and any TF Serving client) works
+against it unchanged, with TF Serving's status codes and REST forms. It serves one model
+(the latest version under --model_dir; no version policy or hot reload), Predict and
+GetModelMetadata only (Classify, Regress, MultiInference answer UNIMPLEMENTED), with
+Python-level batching. Bound to 127.0.0.1 unless --host says otherwise.
 
-The optional REST port speaks the subset of TF Serving's REST API the client uses:
-  GET  /v1/models/<name>[/versions/<v>]             model status
-  GET  /v1/models/<name>[/versions/<v>]/metadata    signature defs
-  POST /v1/models/<name>[/versions/<v>]:predict     {"signature_name", "instances"|"inputs"}
-  GET  /monitoring/prometheus/metrics               request counters
+Limits (docs/serving.md, "Limits"), each breach answered with a status naming the limit
+and the value, nothing allocated before the check:
+  --max_request_bytes      gRPC receive limit (RESOURCE_EXHAUSTED from gRPC) and REST body
+  --max_batch_rows         rows of one request          } checked from the TensorProto's
+  --max_tensor_elements    elements of one input tensor } dtype and shape (limits.py)
+  --max_client_inflight    requests of one client (gRPC connection) running at once
+  --max_enqueued_bytes, --max_client_queue_share   batching admission (batching.py)
+  --rest_workers, --rest_timeout_seconds           the REST pool and per-request deadline
+The REST port (rest.py) speaks the subset of TF Serving's REST API the client uses.
 """
 
 from __future__ import annotations
 
-import base64
 import concurrent.futures
-import http.server
-import json
-import re
 import threading
-from typing import Any
 
 from absl import app
 from absl import flags
-from absl import logging
 import grpc
-import numpy as np
-import tensorflow as tf
-from google.protobuf import json_format
 from tensorflow_serving.apis import get_model_metadata_pb2
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
+import tensorflow as tf
 
 from serving import batching
+from serving import errors
+from serving import limits as limits_lib
+from serving import rest
 from serving import service as service_lib
 
-# The gRPC transport limit sits above the service's own limit, so that an oversized request
-# reaches the service and gets an INVALID_ARGUMENT naming the sizes.
-_TRANSPORT_SLACK_BYTES = 16 << 20
+DEFAULT_MAX_WORKERS = 16
+DEFAULT_REST_WORKERS = 16
+DEFAULT_REST_TIMEOUT_SECONDS = 30.0
 
 
-def _abort(context: grpc.ServicerContext, error: service_lib.ServiceError):
+def _abort(context: grpc.ServicerContext, error: errors.ServiceError):
   context.abort(getattr(grpc.StatusCode, error.code), error.message)
 
 
@@ -58,27 +59,18 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
 
   def Predict(self, request: predict_pb2.PredictRequest, context) -> predict_pb2.PredictResponse:
     spec = request.model_spec
+    signature = spec.signature_name or 'serving_default'
     try:
       self.service.check_model(spec.name, spec.version.value if spec.HasField('version')
                                else None)
-      signature = spec.signature_name or 'serving_default'
-      sig = self.service.signature_def(signature)
-      inputs = {}
-      for name, proto in request.inputs.items():
-        if name in sig.inputs and proto.dtype != sig.inputs[name].dtype:
-          want = tf.dtypes.as_dtype(sig.inputs[name].dtype).name
-          raise service_lib.ServiceError(
-              'INVALID_ARGUMENT', f'signature {signature!r} input {name!r}: expects {want}, '
-              f'got {tf.dtypes.as_dtype(proto.dtype).name}.')
-        try:
-          inputs[name] = tf.make_ndarray(proto)
-        except Exception as e:  # pylint: disable=broad-except
-          raise service_lib.ServiceError(
-              'INVALID_ARGUMENT', f'input {name!r}: malformed TensorProto ({e}).') from e
+      dtypes = self.service.input_dtypes(signature)
+      inputs = {name: limits_lib.array_from_proto(name, proto, dtypes.get(name),
+                                                  self.service.limits)
+                for name, proto in request.inputs.items()}
       outputs = self.service.predict(signature, inputs,
                                      output_filter=list(request.output_filter),
-                                     request_bytes=request.ByteSize())
-    except service_lib.ServiceError as e:
+                                     request_bytes=request.ByteSize(), client=context.peer())
+    except errors.ServiceError as e:
       _abort(context, e)
     response = predict_pb2.PredictResponse()
     response.model_spec.name = self.service.model_name
@@ -96,198 +88,37 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                                else None)
       fields = list(request.metadata_field)
       if fields != ['signature_def']:
-        raise service_lib.ServiceError(
+        raise errors.ServiceError(
             'INVALID_ARGUMENT', f'metadata_field must be ["signature_def"], got {fields}.')
-    except service_lib.ServiceError as e:
+    except errors.ServiceError as e:
       _abort(context, e)
-    return metadata_response(self.service)
+    return service_lib.metadata_response(self.service)
 
 
-def metadata_response(service: service_lib.ModelService
-                      ) -> get_model_metadata_pb2.GetModelMetadataResponse:
-  response = get_model_metadata_pb2.GetModelMetadataResponse()
-  response.model_spec.name = service.model_name
-  response.model_spec.version.value = service.version
-  defs = get_model_metadata_pb2.SignatureDefMap()
-  for name, sig in service.signature_defs.items():
-    defs.signature_def[name].CopyFrom(sig)
-  response.metadata['signature_def'].Pack(defs)
-  return response
-
-
-# ------------------------------------------------------------------------------------ REST
-_HTTP_STATUS = {'OK': 200, 'INVALID_ARGUMENT': 400, 'NOT_FOUND': 404, 'UNAVAILABLE': 503,
-                'INTERNAL': 500}
-_MODEL_PATH = re.compile(r'^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?'
-                         r'(?P<rest>/metadata|:predict)?$')
-
-
-def _from_json(value: Any, dtype: tf.dtypes.DType) -> np.ndarray:
-  """A JSON value (nested lists; {"b64": ...} for bytes) as an array of the signature dtype."""
-  if dtype == tf.string:
-    def decode(v):
-      if isinstance(v, list):
-        return [decode(u) for u in v]
-      if isinstance(v, dict) and set(v) == {'b64'}:
-        return base64.b64decode(v['b64'])
-      if isinstance(v, str):
-        return v.encode('utf-8')
-      raise ValueError(f'expected a string or {{"b64": ...}}, got {type(v).__name__}')
-    return np.array(decode(value), dtype=object)
-  return np.asarray(value, dtype=dtype.as_numpy_dtype)
-
-
-def _to_json(value: np.ndarray) -> Any:
-  if value.dtype.kind in 'OS':
-    return np.vectorize(lambda b: b.decode('utf-8', 'replace'), otypes=[object])(value).tolist() \
-        if value.size else value.tolist()
-  return value.tolist()
-
-
-def _check_names(given, names: list[str]) -> None:
-  unexpected = sorted(set(given) - set(names))
-  if unexpected:
-    raise service_lib.ServiceError('INVALID_ARGUMENT', f'unexpected input(s) {unexpected}; '
-                                   f'the signature takes {names}.')
-
-
-def _rest_inputs(body: dict, sig) -> tuple[dict[str, np.ndarray], bool]:
-  """(inputs, row_format) of a predict body in the "instances" or "inputs" format."""
-  names = list(sig.inputs)
-  dtypes = {n: tf.dtypes.as_dtype(sig.inputs[n].dtype) for n in names}
-  if ('instances' in body) == ('inputs' in body):
-    raise service_lib.ServiceError('INVALID_ARGUMENT', 'the body needs exactly one of '
-                                   '"instances" (row format) or "inputs" (columnar format).')
-  try:
-    if 'inputs' in body:
-      cols = body['inputs']
-      if not isinstance(cols, dict) or set(cols) == {'b64'}:  # the bare value of one input
-        if len(names) != 1:
-          raise ValueError(f'"inputs" must be an object keyed by the inputs {names}')
-        cols = {names[0]: cols}
-      _check_names(cols, names)
-      return {k: _from_json(v, dtypes[k]) for k, v in cols.items()}, False
-    rows = body['instances']
-    if not isinstance(rows, list):
-      raise ValueError('"instances" must be a list')
-    if rows and all(isinstance(r, dict) and 'b64' not in r for r in rows):
-      keys = set().union(*rows)
-      _check_names(keys, names)
-      return {k: _from_json([r.get(k) for r in rows], dtypes[k]) for k in keys}, True
-    if len(names) != 1:
-      raise ValueError(f'the signature takes several inputs {names}; send objects per instance')
-    return {names[0]: _from_json(rows, dtypes[names[0]])}, True
-  except (ValueError, TypeError) as e:
-    raise service_lib.ServiceError('INVALID_ARGUMENT', f'malformed JSON inputs: {e}.') from e
-
-
-def make_rest_handler(service: service_lib.ModelService):
-  """An http.server handler class bound to `service`."""
-
-  class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = 'HTTP/1.1'
-
-    def log_message(self, fmt, *args):  # quiet; absl logs instead
-      logging.debug('rest: ' + fmt, *args)
-
-    def _send(self, status: int, payload: Any, content_type: str = 'application/json'):
-      data = (json.dumps(payload) if content_type == 'application/json' else payload).encode()
-      self.send_response(status)
-      self.send_header('Content-Type', content_type)
-      self.send_header('Content-Length', str(len(data)))
-      self.end_headers()
-      self.wfile.write(data)
-
-    def _error(self, e: service_lib.ServiceError):
-      self._send(_HTTP_STATUS.get(e.code, 500), {'error': e.message})
-
-    def _route(self):
-      match = _MODEL_PATH.match(self.path)
-      if not match:
-        raise service_lib.ServiceError('NOT_FOUND', f'no such path {self.path!r}.')
-      version = int(match['version']) if match['version'] else None
-      service.check_model(match['name'], version)
-      return match['rest'] or ''
-
-    def do_GET(self):  # noqa: N802
-      if self.path == '/monitoring/prometheus/metrics':
-        self._send(200, prometheus_text(service), 'text/plain; version=0.0.4')
-        return
-      try:
-        rest = self._route()
-        if rest == '':
-          self._send(200, {'model_version_status': [{
-              'version': str(service.version), 'state': 'AVAILABLE',
-              'status': {'error_code': 'OK', 'error_message': ''}}]})
-        elif rest == '/metadata':
-          self._send(200, json_format.MessageToDict(metadata_response(service),
-                                                  preserving_proto_field_name=True))
-        else:
-          raise service_lib.ServiceError('NOT_FOUND', f'GET {self.path}: use POST to predict.')
-      except service_lib.ServiceError as e:
-        self._error(e)
-
-    def do_POST(self):  # noqa: N802
-      try:
-        length = int(self.headers.get('Content-Length', 0))
-        if length > service.max_request_bytes:
-          self.rfile.read(length)
-          raise service_lib.ServiceError(
-              'INVALID_ARGUMENT', f'request of {length} bytes exceeds the server limit of '
-              f'{service.max_request_bytes} bytes (max_request_bytes).')
-        body_bytes = self.rfile.read(length)
-        if self._route() != ':predict':
-          raise service_lib.ServiceError('NOT_FOUND', f'POST {self.path}: not a :predict URL.')
-        try:
-          body = json.loads(body_bytes or b'{}')
-        except json.JSONDecodeError as e:
-          raise service_lib.ServiceError('INVALID_ARGUMENT', f'body is not JSON: {e}.') from e
-        signature = body.get('signature_name') or 'serving_default'
-        sig = service.signature_def(signature)
-        inputs, rows = _rest_inputs(body, sig)
-        outputs = service.predict(signature, inputs, request_bytes=length)
-        if rows:
-          n = next(iter(outputs.values())).shape[0]
-          predictions = [{k: _to_json(v[i]) for k, v in outputs.items()} for i in range(n)]
-          self._send(200, {'predictions': predictions})
-        else:
-          self._send(200, {'outputs': {k: _to_json(v) for k, v in outputs.items()}})
-      except service_lib.ServiceError as e:
-        self._error(e)
-
-  return Handler
-
-
-def prometheus_text(service: service_lib.ModelService) -> str:
-  """Request counts per signature and status, in the Prometheus text format."""
-  lines = ['# TYPE polyvit_local_server_request_count counter']
-  with service.stats.lock:
-    for (signature, code), n in sorted(service.stats.requests.items()):
-      lines.append(f'polyvit_local_server_request_count{{model_name="{service.model_name}",'
-                   f'signature_name="{signature}",status="{code}"}} {n}')
-    lines.append('# TYPE polyvit_local_server_request_latency_seconds_sum counter')
-    lines.append(f'polyvit_local_server_request_latency_seconds_sum '
-                 f'{service.stats.latency_seconds:.6f}')
-  return '\n'.join(lines) + '\n'
-
-
-# ---------------------------------------------------------------------------------- server
 class LocalServer:
   """gRPC (and optionally REST) front ends over one ModelService."""
 
   def __init__(self, model_dir: str, *, model_name: str = 'polyvit', host: str = '127.0.0.1',
                port: int = 0, rest_port: int | None = None,
                batching_parameters: batching.BatchingParameters | None = None,
-               max_request_bytes: int = service_lib.DEFAULT_MAX_REQUEST_BYTES,
-               max_workers: int = 16, warmup: bool = True):
+               max_request_bytes: int | None = None,
+               limits: limits_lib.Limits | None = None,
+               max_workers: int = DEFAULT_MAX_WORKERS,
+               max_client_inflight: int = service_lib.DEFAULT_MAX_CLIENT_INFLIGHT,
+               admission: batching.Admission | None = None,
+               rest_workers: int = DEFAULT_REST_WORKERS,
+               rest_timeout_seconds: float = DEFAULT_REST_TIMEOUT_SECONDS,
+               warmup: bool = True):
     self.service = service_lib.ModelService(
         model_dir, model_name=model_name, batching_parameters=batching_parameters,
-        max_request_bytes=max_request_bytes, warmup=warmup)
-    limit = max_request_bytes + _TRANSPORT_SLACK_BYTES
+        limits=limits, max_request_bytes=max_request_bytes,
+        max_client_inflight=max_client_inflight, admission=admission, warmup=warmup)
+    limit = self.service.max_request_bytes
     self._grpc = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers, thread_name_prefix='grpc'),
         options=[('grpc.max_receive_message_length', limit),
-                 ('grpc.max_send_message_length', limit)])
+                 ('grpc.max_send_message_length', max(limit, 4 << 20))],
+        maximum_concurrent_rpcs=4 * max_workers)
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
         PredictionServicer(self.service), self._grpc)
     self.host = host
@@ -297,9 +128,9 @@ class LocalServer:
     self._http = None
     self.rest_port = None
     if rest_port is not None:
-      self._http = http.server.ThreadingHTTPServer((host, rest_port),
-                                                   make_rest_handler(self.service))
-      self._http.daemon_threads = True
+      self._http = rest.BoundedHTTPServer(
+          (host, rest_port), rest.make_handler(self.service, rest_timeout_seconds),
+          workers=rest_workers)
       self.rest_port = self._http.server_address[1]
 
   def start(self) -> 'LocalServer':
@@ -335,8 +166,23 @@ def _define_flags() -> None:
   flags.DEFINE_bool('enable_batching', False, 'Merge concurrent requests.')
   flags.DEFINE_string('batching_parameters_file', None,
                       'TF Serving batching parameters (text format).')
-  flags.DEFINE_integer('max_request_bytes', service_lib.DEFAULT_MAX_REQUEST_BYTES,
-                       'Requests above this size get INVALID_ARGUMENT.')
+  flags.DEFINE_integer('max_request_bytes', limits_lib.DEFAULT_MAX_REQUEST_BYTES,
+                       'Largest gRPC message / REST body in bytes.')
+  flags.DEFINE_integer('max_batch_rows', limits_lib.DEFAULT_MAX_BATCH_ROWS,
+                       'Most rows (dim 0) of one request.')
+  flags.DEFINE_integer('max_tensor_elements', limits_lib.DEFAULT_MAX_TENSOR_ELEMENTS,
+                       'Most elements of one input tensor.')
+  flags.DEFINE_integer('max_workers', DEFAULT_MAX_WORKERS, 'gRPC worker threads.')
+  flags.DEFINE_integer('max_client_inflight', service_lib.DEFAULT_MAX_CLIENT_INFLIGHT,
+                       'Most requests of one client (gRPC connection) running at once.')
+  flags.DEFINE_integer('max_enqueued_bytes', batching.Admission.max_bytes,
+                       'Batching: most request bytes waiting in the queue.')
+  flags.DEFINE_float('max_client_queue_share', batching.Admission.client_share,
+                     'Batching: most one client may hold of the queue\'s rows, requests '
+                     'and bytes.')
+  flags.DEFINE_integer('rest_workers', DEFAULT_REST_WORKERS, 'REST worker threads.')
+  flags.DEFINE_float('rest_timeout_seconds', DEFAULT_REST_TIMEOUT_SECONDS,
+                     'A REST request (headers and body) must arrive within this time.')
 
 
 def main(argv):
@@ -346,9 +192,16 @@ def main(argv):
   if f.enable_batching:
     params = (batching.BatchingParameters.from_file(f.batching_parameters_file)
               if f.batching_parameters_file else batching.BatchingParameters())
+  limits = limits_lib.Limits(max_request_bytes=f.max_request_bytes,
+                             max_batch_rows=f.max_batch_rows,
+                             max_tensor_elements=f.max_tensor_elements)
+  admission = batching.Admission(max_bytes=f.max_enqueued_bytes,
+                                 client_share=f.max_client_queue_share)
   server = LocalServer(f.model_dir, model_name=f.model_name, host=f.host, port=f.port,
-                       rest_port=f.rest_port, batching_parameters=params,
-                       max_request_bytes=f.max_request_bytes)
+                       rest_port=f.rest_port, batching_parameters=params, limits=limits,
+                       max_workers=f.max_workers, max_client_inflight=f.max_client_inflight,
+                       admission=admission, rest_workers=f.rest_workers,
+                       rest_timeout_seconds=f.rest_timeout_seconds)
   server.start()
   svc = server.service
   print(f'serving {svc.model_name} version {svc.version} ({svc.version_dir}) on '
@@ -356,6 +209,8 @@ def main(argv):
         + (f', {server.host}:{server.rest_port} (REST)' if server.rest_port else '')
         + (f', batching {params}' if params else ''), flush=True)
   print('signatures: ' + ', '.join(sorted(svc.signature_defs)), flush=True)
+  print('(serving.local_server is a local stand-in for TF Serving, not '
+        'tensorflow_model_server)', flush=True)
   try:
     server.wait()
   except KeyboardInterrupt:

@@ -1,19 +1,25 @@
 """The model behind the local server: loads an exported SavedModel, validates and runs requests.
 
-Transport-free (numpy in, numpy out): the gRPC servicer and the REST handler in
-local_server.py both call `ModelService.predict` and `ModelService.signature_defs`. Request
-checks follow the SavedModel's SignatureDefs (what TF Serving checks against) and fail with a
-`ServiceError` carrying a gRPC status code name and a message naming the problem:
+Transport-free (numpy in, numpy out): the gRPC servicer (local_server.py) and the REST
+handler (rest.py) both call `ModelService.predict` and `ModelService.signature_defs`.
+Request checks follow the SavedModel's SignatureDefs (what TF Serving checks against) and
+the request limits (limits.py), and fail with a `ServiceError` carrying the gRPC status
+code TF Serving answers with and a message naming the problem:
 
-  NOT_FOUND         unknown model name, version or signature
-  INVALID_ARGUMENT  missing / unexpected input, wrong dtype or shape, empty batch, inputs
-                    with different batch sizes, oversized request, unknown output filter,
-                    bytes that do not decode (the error of the decoding op)
-  UNAVAILABLE       the batching queue is full
+  NOT_FOUND            unknown model name or version
+  FAILED_PRECONDITION  unknown signature (TF Serving's code; REST answers 400)
+  INVALID_ARGUMENT     missing / unexpected input, wrong dtype or shape, empty batch, inputs
+                       with different batch sizes, a limit of limits.py exceeded, unknown
+                       output filter, media the signature's decode checks refuse (their
+                       message, whole)
+  RESOURCE_EXHAUSTED   a client already has `max_client_inflight` requests running
+  UNAVAILABLE          the batching queue (or that client's share of it) is full
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import dataclasses
 import os
 import threading
@@ -26,18 +32,14 @@ from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
 from serving import batching
+from serving import errors
+from serving import limits as limits_lib
 
-DEFAULT_MAX_REQUEST_BYTES = 64 << 20
+DEFAULT_MAX_REQUEST_BYTES = limits_lib.DEFAULT_MAX_REQUEST_BYTES
+DEFAULT_MAX_CLIENT_INFLIGHT = 8
 WARMUP_FILE = os.path.join('assets.extra', 'tf_serving_warmup_requests')
-
-
-class ServiceError(Exception):
-  """A request the server rejects; `code` is a grpc.StatusCode name."""
-
-  def __init__(self, code: str, message: str):
-    super().__init__(message)
-    self.code = code
-    self.message = message
+ServiceError = errors.ServiceError
+_TF_CODES = {getattr(tf.errors, name): name for name in errors.HTTP_STATUS if name != 'OK'}
 
 
 def find_version_dir(model_dir: str) -> tuple[str, int]:
@@ -78,23 +80,65 @@ class Stats:
       self.latency_seconds += seconds
 
 
+class ClientGate:
+  """At most `max_inflight` requests of one client (a gRPC peer, a REST connection) run at
+  a time, so that one client cannot take every worker thread."""
+
+  def __init__(self, max_inflight: int):
+    if max_inflight < 1:
+      raise ValueError(f'max_client_inflight must be >= 1, got {max_inflight}.')
+    self.max_inflight = int(max_inflight)
+    self._inflight: collections.Counter = collections.Counter()
+    self._lock = threading.Lock()
+
+  @contextlib.contextmanager
+  def enter(self, client: str):
+    if not client:
+      yield
+      return
+    with self._lock:
+      if self._inflight[client] >= self.max_inflight:
+        raise ServiceError('RESOURCE_EXHAUSTED', f'client {client} already has '
+                           f'{self._inflight[client]} requests in flight (limit '
+                           f'{self.max_inflight}, max_client_inflight); retry later.')
+      self._inflight[client] += 1
+    try:
+      yield
+    finally:
+      with self._lock:
+        self._inflight[client] -= 1
+        if not self._inflight[client]:
+          del self._inflight[client]
+
+
 class ModelService:
   """One model (the latest version under `model_dir`) and its signatures."""
 
   def __init__(self, model_dir: str, *, model_name: str = 'polyvit',
                batching_parameters: batching.BatchingParameters | None = None,
-               max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES, warmup: bool = True):
+               limits: limits_lib.Limits | None = None,
+               max_request_bytes: int | None = None,
+               max_client_inflight: int = DEFAULT_MAX_CLIENT_INFLIGHT,
+               admission: batching.Admission | None = None, warmup: bool = True):
     self.version_dir, self.version = find_version_dir(model_dir)
     self.model_name = model_name
-    self.max_request_bytes = int(max_request_bytes)
+    limits = limits or limits_lib.Limits()
+    if max_request_bytes is not None:
+      limits = dataclasses.replace(limits, max_request_bytes=int(max_request_bytes))
+    self.limits = limits
     self.signature_defs = read_signature_defs(self.version_dir)
     self._loaded = tf.saved_model.load(self.version_dir)
     self._functions = {name: self._loaded.signatures[name] for name in self.signature_defs}
     self.stats = Stats()
-    self._batcher = (batching.Batcher(self._run, batching_parameters)
+    self.gate = ClientGate(max_client_inflight)
+    self._batcher = (batching.Batcher(self._run, batching_parameters, admission)
                      if batching_parameters else None)
     if warmup:
       self.replay_warmup()
+
+  @property
+  def max_request_bytes(self) -> int:
+    return self.limits.max_request_bytes
 
   @property
   def batcher(self) -> batching.Batcher | None:
@@ -116,9 +160,13 @@ class ModelService:
   def signature_def(self, signature: str) -> meta_graph_pb2.SignatureDef:
     signature = signature or 'serving_default'
     if signature not in self.signature_defs:
-      raise ServiceError('NOT_FOUND', f'Serving signature key {signature!r} not found; the '
-                         f'model has {sorted(self.signature_defs)}.')
+      raise ServiceError('FAILED_PRECONDITION', f'Serving signature key "{signature}" not '
+                         f'found; the model has {sorted(self.signature_defs)}.')
     return self.signature_defs[signature]
+
+  def input_dtypes(self, signature: str) -> dict[str, tf.dtypes.DType]:
+    return {n: tf.dtypes.as_dtype(i.dtype)
+            for n, i in self.signature_def(signature).inputs.items()}
 
   # ------------------------------------------------------------------------------- predict
   def validate(self, signature: str, inputs: Mapping[str, np.ndarray]) -> None:
@@ -133,6 +181,8 @@ class ModelService:
     batch = set()
     for name, info in sig.inputs.items():
       x = inputs[name]
+      if x.ndim:
+        limits_lib.check_dims(name, list(x.shape), self.limits)
       if x.ndim == 0 or x.shape[0] == 0:
         raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r} input {name!r}: '
                            f'empty batch (shape {tuple(x.shape)}); send at least one example.')
@@ -152,31 +202,40 @@ class ModelService:
       raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r}: inputs have different '
                          f'batch sizes {sorted(batch)}.')
 
+  def check_request_bytes(self, request_bytes: int) -> None:
+    if request_bytes > self.max_request_bytes:
+      raise ServiceError('INVALID_ARGUMENT', f'request of {request_bytes} bytes exceeds the '
+                         f'server limit of {self.max_request_bytes} bytes (max_request_bytes);'
+                         ' send fewer examples per request.')
+
   def predict(self, signature: str, inputs: Mapping[str, np.ndarray], *,
-              output_filter: Sequence[str] = (), request_bytes: int = 0
+              output_filter: Sequence[str] = (), request_bytes: int = 0, client: str = ''
               ) -> dict[str, np.ndarray]:
-    """Validates and runs one request; returns the (filtered) outputs as numpy."""
+    """Validates and runs one request; returns the (filtered) outputs as numpy. `client`
+    (a gRPC peer or REST connection) is what the in-flight and queue shares count."""
     signature = signature or 'serving_default'
     start = time.perf_counter()
     code = 'OK'
     try:
-      if request_bytes > self.max_request_bytes:
-        raise ServiceError('INVALID_ARGUMENT', f'request of {request_bytes} bytes exceeds the '
-                           f'server limit of {self.max_request_bytes} bytes (max_request_bytes);'
-                           ' send fewer examples per request.')
-      self.validate(signature, inputs)
-      sig = self.signature_defs[signature]
-      unknown = [k for k in output_filter if k not in sig.outputs]
-      if unknown:
-        raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r}: output_filter names '
-                           f'unknown output(s) {unknown}; it has {sorted(sig.outputs)}.')
-      if self._batcher:
-        try:
-          outputs = self._batcher.submit(signature, inputs)
-        except batching.QueueFullError as e:
-          raise ServiceError('UNAVAILABLE', str(e)) from e
-      else:
-        outputs = self._run(signature, inputs)
+      with self.gate.enter(client):
+        self.check_request_bytes(request_bytes)
+        self.validate(signature, inputs)
+        sig = self.signature_defs[signature]
+        unknown = [k for k in output_filter if k not in sig.outputs]
+        if unknown:
+          raise ServiceError('INVALID_ARGUMENT', f'output tensor alias not found in signature '
+                             f'{signature!r}: {unknown}; outputs are {sorted(sig.outputs)}.')
+        if len(set(output_filter)) != len(output_filter):
+          raise ServiceError('INVALID_ARGUMENT', f'duplicate output tensor alias in '
+                             f'output_filter {list(output_filter)}.')
+        if self._batcher:
+          try:
+            outputs = self._batcher.submit(signature, inputs, client=client,
+                                           nbytes=request_bytes or _nbytes(inputs))
+          except batching.QueueFullError as e:
+            raise ServiceError('UNAVAILABLE', str(e)) from e
+        else:
+          outputs = self._run(signature, inputs)
       if output_filter:
         outputs = {k: outputs[k] for k in output_filter}
       return outputs
@@ -189,10 +248,12 @@ class ModelService:
   def _run(self, signature: str, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     try:
       outputs = self._functions[signature](**{k: tf.constant(v) for k, v in inputs.items()})
-    except (tf.errors.InvalidArgumentError, ValueError, TypeError) as e:
-      message = getattr(e, 'message', str(e)).strip().splitlines()[0]
-      raise ServiceError('INVALID_ARGUMENT',
-                         f'signature {signature!r} could not run on the inputs: {message}') from e
+    except tf.errors.OpError as e:
+      raise ServiceError(_TF_CODES.get(e.error_code, 'UNKNOWN'),
+                         f'signature {signature!r}: {errors.op_error_message(e)}') from e
+    except (ValueError, TypeError) as e:
+      raise ServiceError('INVALID_ARGUMENT', f'signature {signature!r} could not run on the '
+                         f'inputs: {errors.op_error_message(e)}') from e
     return {k: v.numpy() for k, v in outputs.items()}
 
   def replay_warmup(self) -> int:
@@ -210,6 +271,31 @@ class ModelService:
                 {k: tf.make_ndarray(v) for k, v in request.inputs.items()})
       n += 1
     return n
+
+
+def metadata_response(service: ModelService):
+  """The GetModelMetadataResponse (signature_def) of `service`'s model."""
+  # pylint: disable=import-outside-toplevel
+  from tensorflow_serving.apis import get_model_metadata_pb2
+  response = get_model_metadata_pb2.GetModelMetadataResponse()
+  response.model_spec.name = service.model_name
+  response.model_spec.version.value = service.version
+  defs = get_model_metadata_pb2.SignatureDefMap()
+  for name, sig in service.signature_defs.items():
+    defs.signature_def[name].CopyFrom(sig)
+  response.metadata['signature_def'].Pack(defs)
+  return response
+
+
+def _nbytes(inputs: Mapping[str, np.ndarray]) -> int:
+  """Bytes of a request's arrays (strings: their lengths plus 8 per element)."""
+  total = 0
+  for x in inputs.values():
+    if x.dtype.kind == 'O':
+      total += sum(len(v) for v in x.reshape(-1)) + 8 * x.size
+    else:
+      total += x.nbytes
+  return total
 
 
 def _tf_dtype(x: np.ndarray) -> tf.dtypes.DType | None:

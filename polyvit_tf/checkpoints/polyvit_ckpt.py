@@ -7,7 +7,7 @@ config differs:
 - a modality with another grid (input size) gets its position embeddings resized; another
   channel count gets its kernel converted (3 -> 1 sums RGB);
 - a modality the source lacks is converted from one it has (`init.crossmodal_source`, default
-  the first the source has in CROSSMODAL_ORDER: image, then video, then audio, then any other
+  the first the source has in crossmodal_order(): image, then video, then audio, then any other
   registered modality) as Appendix D does for probes (`init.crossmodal_video_kernel`),
   and its adaptor layers copied from that modality's;
 - L_adapt may differ: target layer l comes from the source's layer l of the same modality
@@ -30,14 +30,13 @@ from polyvit_tf.checkpoints.report import InitReport
 from polyvit_tf.model import weights
 from polyvit_tf.model.polyvit import PolyViT
 
-# The modality a missing one is converted from when init.crossmodal_source is '': the
-# original's preference (2D image patches first), then the other registered modalities.
-_PREFERRED = ('image', 'video', 'audio')
-
-
 def crossmodal_order() -> tuple[str, ...]:
-  return tuple(m for m in _PREFERRED if m in modalities.names()) + tuple(
-      m for m in modalities.names() if m not in _PREFERRED)
+  """The modalities a missing one is converted from when init.crossmodal_source is '', in
+  order of preference (each modality's `crossmodal_rank`: the original prefers 2D image
+  patches, then video, then audio), registry order among equals."""
+  names = modalities.names()
+  return tuple(sorted(names, key=lambda m: (modalities.get(m).crossmodal_rank,
+                                            names.index(m))))
 
 
 def initialise_from_workdir(model: PolyViT, path: str,

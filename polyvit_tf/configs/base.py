@@ -30,9 +30,11 @@ from polyvit_tf.configs import sizes
 LOSSES = ('softmax_xent', 'sigmoid_xent')
 HEAD_INITS = ('zeros', 'lecun_normal')
 POOLINGS = ('cls', 'gap')
-# How the views of an example are combined (multi-crop): 'probs' averages the views'
-# probabilities, 'logits' averages the logits (polyvit_tf/model/prediction.py).
-VIEW_AVERAGING = ('probs', 'logits')
+# eval.view_averaging: how the views of a multi-crop example (video crops, audio clips) are
+# combined, in evaluation and in the exported raw signatures (polyvit_tf/model/prediction.py).
+# The first is the default: 'logits' averages the logits (ViViT's and Scenic's multi-crop
+# test), 'probs' the views' probabilities.
+VIEW_AVERAGING = ('logits', 'probs')
 SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
 LR_DECAYS = ('cosine', 'linear', 'constant')
 OPTIMIZERS = ('sgd', 'adamw')
@@ -176,6 +178,12 @@ def base_config() -> ml_collections.ConfigDict:
           momentum=0.9,
           weight_decay=0.0,
           grad_clip_norm=1.0,
+          # Where a step's gradient is clipped: steps whose modality is listed clip each
+          # replica's gradient (of its own mean loss) before the all-reduce and average the
+          # clipped ones; the others clip the averaged gradient after it. The original
+          # trainer clips video and audio per device (as ViViT / MBT do) and images after
+          # the all-reduce (as ViT does). With one replica both are the same.
+          clip_per_replica_modalities=('video', 'audio'),
           # 'shared_momentum': the paper (one momentum state; parameters of tasks not in the
           #   current step keep moving with the momentum). 'freeze_idle': parameters that
           #   receive no gradient this step (other tasks' heads, other modalities'
@@ -203,14 +211,16 @@ def base_config() -> ml_collections.ConfigDict:
       eval=dict(
           batch_size=64,
           max_examples=0,  # >0: evaluate on the first max_examples examples of each task
-          # How the views of an example are combined (multi-crop, VIEW_AVERAGING): 'probs'
-          # averages the views' probabilities, 'logits' averages the logits.
-          view_averaging='probs',
+          # How the views of an example are combined (multi-crop), one of VIEW_AVERAGING:
+          # 'logits' (ViViT / Scenic) averages the logits, 'probs' the views' probabilities.
+          view_averaging=VIEW_AVERAGING[0],
           # >0: evaluate at most this many views (clips) in one forward pass; 0 = a batch of
           # examples with all their views at once. Results do not depend on it.
           max_clips_per_pass=0,
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
-          # Linear probes (Sec. 5.4, Appendix D): learning-rate grid, chosen on probe_split.
+          # Linear probes (Sec. 5.4, Appendix D): the learning-rate grid (chosen on
+          # probe_split) of the tasks that set no tasks.<t>.probe_learning_rates of their own
+          # (configs/paper.py:table9_probes sets Table 9's per task).
           probe_learning_rates=(0.03, 0.1, 0.3),
           probe_split='validation',
       ),

@@ -1,8 +1,10 @@
-"""The paper's set-ups (Tables 2, 4, 5, 8; task details from Tables 6, 7, 16, 17).
+"""The paper's set-ups (Tables 2, 4, 5, 8; task details from Tables 6, 7, 16, 17) and its
+linear-probe protocol (Table 9, Appendix D).
 
-Use as `--config=polyvit_tf/configs/paper.py:<setup>` with one of SETUPS. Train steps are the
-tables' values; "2.5 epochs" warm-ups are converted to steps with the table's train size and
-batch size. Data sources name TFDS data sets where TFDS has them, otherwise TFRecords made by
+Use as `--config=polyvit_tf/configs/paper.py:<setup>` with one of SETUPS (training) or
+PROBE_SETUPS (`python -m polyvit_tf.probe`). Train steps are the tables' values; "2.5 epochs"
+warm-ups (and Table 9's epochs) are converted to steps with the train size and batch size.
+Data sources name TFDS data sets where TFDS has them, otherwise TFRecords made by
 `python -m polyvit_tf.data.convert` (see docs/data.md).
 """
 
@@ -14,6 +16,7 @@ from polyvit_tf.configs import base
 
 SETUPS = ('table2_b_adapt0', 'table2_b_adapt6', 'table8_l_adapt0', 'table8_l_adapt12',
           'table4_b_audio', 'table5_l_video')
+PROBE_SETUPS = ('table9_probes',)
 
 _IMAGE_BATCH = 512
 _CLIP_BATCH = 64
@@ -91,6 +94,80 @@ def audio_tasks(*, large: bool = False) -> dict:
   }
 
 
+# Linear probes (Table 9, Appendix D). Image probes: RESISC45's steps and warm-up (Table 6), a
+# learning-rate grid chosen on 2% of the train set, no augmentation, LeCun-normal heads. Video
+# and audio probes: the fixed rates and epochs of Table 9 (ViViT's / MBT's hyper-parameters),
+# zero heads, multi-crop evaluation, the modality's usual augmentation.
+PROBE_GRID = (0.03, 0.1, 0.3)
+_PROBE_IMAGE_STEPS, _PROBE_IMAGE_WARMUP = 2_500, 200
+
+
+def _image_probe(num_classes: int, source: str) -> ml_collections.ConfigDict:
+  tfds_name = source.startswith('tfds:')
+  task = base.task_config(
+      'image', num_classes, train_steps=_PROBE_IMAGE_STEPS,
+      learning_rate=PROBE_GRID[0],  # each grid run sets its own
+      warmup_steps=_PROBE_IMAGE_WARMUP, batch_size=_IMAGE_BATCH,
+      data=base.data_config(source, train_split='train[:98%]' if tfds_name else 'train',
+                            eval_split='test',
+                            validation_split='train[98%:]' if tfds_name else 'validation',
+                            augment=False))
+  task.probe_learning_rates = PROBE_GRID
+  return task
+
+
+def _clip_probe(modality: str, num_classes: int, train_size: int, epochs: float,
+                learning_rate: float, *, source: str, mixup_alpha: float = 0.0,
+                label_smoothing: float = 0.0, **data) -> ml_collections.ConfigDict:
+  task = _clip(modality, num_classes, train_size,
+               base.epochs_to_steps(epochs, train_size, _CLIP_BATCH), learning_rate,
+               source=source, mixup_alpha=mixup_alpha,
+               eval_views={'video': _VIDEO_VIEWS, 'audio': _AUDIO_VIEWS}[modality])
+  task.label_smoothing = label_smoothing
+  task.data.update(data)
+  task.probe_learning_rates = (learning_rate,)
+  return task
+
+
+def probe_tasks() -> dict[str, ml_collections.ConfigDict]:
+  """Table 9's eleven tasks. Class counts: VTAB's (Caltech101 with its background class,
+  KITTI-Distance's 4 distance bins). Epic Kitchens is probed on its 97 verb classes: the
+  original ViViT set-up predicts 300 nouns and 97 verbs with two heads, which a one-head task
+  cannot express. Epic Kitchens and SSv2 take ViViT's own settings for them (32 frames at
+  stride 1, no colour augmentation, label smoothing 0.2 / 0.3, SSv2 without flips: its labels
+  name directions); RandAugment, which ViViT also uses there, is not implemented."""
+  return {
+      'caltech101': _image_probe(102, 'tfds:caltech101'),
+      'sun397': _image_probe(397, 'tfds:sun397'),
+      'dmlab': _image_probe(6, 'tfds:dmlab'),
+      'dtd': _image_probe(47, 'tfds:dtd'),
+      # VTAB's KITTI-Distance labels (closest vehicle's distance, 4 bins) are not a TFDS
+      # feature: convert them to TFRecords with train / validation (2% of train) / test splits.
+      'kitti_distance': _image_probe(4, 'tfrecord:data/kitti_distance'),
+      'patch_camelyon': _image_probe(2, 'tfds:patch_camelyon'),
+      'epic_kitchens': _clip_probe('video', 97, 67_217, 30, 0.5, label_smoothing=0.2,
+                                   source='epic_kitchens', frame_stride=1, color_augment=False),
+      # Appendix D: "As in [3], we use Mixup with alpha = 0.3 for the S-S v2 task".
+      'something_something_v2': _clip_probe(
+          'video', 174, 168_913, 35, 0.4, mixup_alpha=0.3, label_smoothing=0.3,
+          source='something_something_v2', frame_stride=1, color_augment=False,
+          random_flip=False),
+      'kinetics600': _clip_probe('video', 600, 363_000, 30, 0.1, source='kinetics600'),
+      # Audio as MBT (and the co-training audio tasks, Appendix A): SpecAugment, mixup 0.3.
+      'moments_in_time_audio': _clip_probe('audio', 339, 791_000, 10, 0.5, mixup_alpha=0.3,
+                                           source='moments_in_time_audio'),
+      'kinetics400_audio': _clip_probe('audio', 400, 215_000, 30, 0.5, mixup_alpha=0.3,
+                                       source='kinetics400_audio'),
+  }
+
+
+def table9_probes() -> ml_collections.ConfigDict:
+  """The probe config of Table 9 for `python -m polyvit_tf.probe` (the probed encoder, i.e.
+  the model section, comes from --source; Table 7's input sizes)."""
+  return base.assemble(base.model_config('B', 0), base.paper_modalities(), probe_tasks(),
+                       name='table9_probes')
+
+
 def _nine_tasks(size: str, num_adapt_layers: int, name: str) -> ml_collections.ConfigDict:
   tasks = {**image_tasks(), **video_tasks(), **audio_tasks(large=size == 'L')}
   return base.assemble(base.model_config(size, num_adapt_layers), base.paper_modalities(),
@@ -98,7 +175,9 @@ def _nine_tasks(size: str, num_adapt_layers: int, name: str) -> ml_collections.C
 
 
 def get_config(arg: str = 'table2_b_adapt0') -> ml_collections.ConfigDict:
-  """The paper set-up named `arg` (one of SETUPS)."""
+  """The paper set-up named `arg` (one of SETUPS or PROBE_SETUPS)."""
+  if arg == 'table9_probes':
+    return table9_probes()
   if arg == 'table2_b_adapt0':
     return _nine_tasks('B', 0, arg)
   if arg == 'table2_b_adapt6':
@@ -122,4 +201,5 @@ def get_config(arg: str = 'table2_b_adapt0') -> ml_collections.ConfigDict:
     tasks = video_tasks(k600=True, k400_steps=101_000)
     return base.assemble(base.model_config('L', 0),
                          base.paper_modalities(video_tubelet=(2, 16, 16)), tasks, name=arg)
-  raise ValueError(f'Unknown paper set-up {arg!r}; expected one of {list(SETUPS)}.')
+  raise ValueError(f'Unknown paper set-up {arg!r}; expected one of '
+                   f'{list(SETUPS + PROBE_SETUPS)}.')

@@ -118,6 +118,7 @@ class TrainingSpec:
   learning_rate: float
   mixup_alpha: float
   label_smoothing: float
+  probe_learning_rates: tuple[float, ...]  # () = eval.probe_learning_rates (train/probes.py)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -132,6 +133,7 @@ class DataSpec:
   data_dir: str
   input_key: str
   label_key: str
+  augment: bool  # training augmentation (each modality's options carry it too)
   options: Any  # the modality's frozen options (polyvit_tf.data.options)
   num_views: int  # evaluation views per example
 
@@ -195,6 +197,7 @@ class OptimizerSpec:
   grad_clip_norm: float
   idle_params: str
   accumulated_learning_rate: float  # 0 = the smallest task rate
+  clip_per_replica_modalities: tuple[str, ...]  # clip before the all-reduce (train/optim.py)
   beta1: float
   beta2: float
   epsilon: float
@@ -339,10 +342,15 @@ class Specs:
       rate = t['learning_rate']
       if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
         raise ConfigError(f'tasks.{task}.learning_rate must be > 0, got {rate!r}.')
+      probe_rates = tuple(float(r) for r in (t.node.get('probe_learning_rates') or ()))
+      if any(not r > 0 for r in probe_rates):
+        raise ConfigError(f'tasks.{task}.probe_learning_rates must be positive, got '
+                          f'{list(probe_rates)}.')
       out[task] = TrainingSpec(
           batch_size=t.integer('batch_size', 1), train_steps=t.integer('train_steps', 1),
           warmup_steps=t.integer('warmup_steps', 0), learning_rate=float(rate),
-          mixup_alpha=float(t['mixup_alpha']), label_smoothing=float(t['label_smoothing']))
+          mixup_alpha=float(t['mixup_alpha']), label_smoothing=float(t['label_smoothing']),
+          probe_learning_rates=probe_rates)
     return _frozen(out)
 
   # ----------------------------------------------------------------------- modalities
@@ -427,7 +435,7 @@ class Specs:
         num_parallel_calls=d.integer('num_parallel_calls'),
         skip_bad_examples=bool(d['skip_bad_examples']), data_dir=str(d['data_dir'] or ''),
         input_key=str(d['input_key'] or ''), label_key=str(d['label_key'] or ''),
-        options=options, num_views=int(impl.num_views(options)))
+        augment=bool(d['augment']), options=options, num_views=int(impl.num_views(options)))
 
   # ----------------------------------------------------------------------------- eval
   @functools.cached_property
@@ -494,7 +502,12 @@ class Specs:
         weight_decay=float(o['weight_decay']), grad_clip_norm=float(o['grad_clip_norm']),
         idle_params=o.choice('idle_params', base.IDLE_PARAMS),
         accumulated_learning_rate=float(o['accumulated_learning_rate'] or 0.0),
+        clip_per_replica_modalities=tuple(o['clip_per_replica_modalities'] or ()),
         beta1=float(o['beta1']), beta2=float(o['beta2']), epsilon=float(o['epsilon']))
+    unknown = sorted(set(spec.clip_per_replica_modalities) - set(modalities_lib.names()))
+    if unknown:
+      raise ConfigError(f'optimizer.clip_per_replica_modalities: {unknown} are not '
+                        f'modalities; expected a subset of {list(modalities_lib.names())}.')
     if not 0.0 <= spec.momentum < 1.0:
       raise ConfigError(f'optimizer.momentum must be in [0, 1), got {spec.momentum}.')
     if spec.weight_decay < 0:

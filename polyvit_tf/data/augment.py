@@ -50,9 +50,12 @@ def spec_augment(spectrogram: tf.Tensor, seed: tf.Tensor, *, freq_masks: int,
 
 def color_augment(frames: tf.Tensor, seed: tf.Tensor, *, prob_color: float = 0.8,
                   prob_drop: float = 0.1) -> tf.Tensor:
-  """DMVR-style colour jitter of a clip (T, H, W, 3) in [0, 1], the same for every frame:
-  with probability `prob_color` brightness (+-32/255), saturation and contrast
-  ([0.6, 1.4]) and hue (+-0.2); then with probability `prob_drop` grey scale."""
+  """DMVR's `color_default_augm` (ViViT, the original PolyViT) of a clip (T, H, W, 3) in
+  [0, 1], with the same random factors for every frame: with probability `prob_color`
+  brightness + delta (|delta| <= 32/255), saturation x [0.6, 1.4], contrast x [0.6, 1.4]
+  (about each frame's channel means), hue + [-0.2, 0.2], in that order, clipped to [0, 1];
+  then, independently, with probability `prob_drop` grey scale (luma tiled to 3 channels).
+  A pure function of `seed`."""
   s = split(seed, 6)
 
   def jitter(x):

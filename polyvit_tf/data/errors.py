@@ -2,7 +2,9 @@
 
 A missing source raises `DataSourceError` (naming the task and `data.source`) when a
 pipeline is built. Bad examples (undecodable or empty media, clips shorter than one
-analysis window, labels outside the task's classes) are found while the pipeline runs;
+analysis window, media over a decode budget, labels outside the task's classes, the
+unreadable rest of a truncated or corrupt TFRecord file, named `<file> at byte <N> (record
+<i>)`) are found while the pipeline runs;
 each one is logged with its id and counted per task in `BAD_EXAMPLES`, then skipped, or,
 with `data.skip_bad_examples=False`, the iterator fails with an InvalidArgumentError whose
 message names the task, the example id and the reason.
@@ -16,8 +18,10 @@ from __future__ import annotations
 
 import collections
 import threading
+from typing import Sequence
 
 from absl import logging
+import tensorflow as tf
 
 from polyvit_tf.configs.errors import ConfigError
 
@@ -37,6 +41,8 @@ EMPTY = 2
 TOO_SHORT = 3
 LABEL_OUT_OF_RANGE = 4
 BAD_LABEL_COUNT = 5
+OVER_BUDGET = 6
+CORRUPT_SHARD = 7
 
 REASONS = {
     OK: 'ok',
@@ -45,11 +51,58 @@ REASONS = {
     TOO_SHORT: 'clip shorter than one analysis window',
     LABEL_OUT_OF_RANGE: 'label outside the task\'s classes',
     BAD_LABEL_COUNT: 'no label, or several labels for a single-label task',
+    OVER_BUDGET: 'media outside the decode budget (pixels, frames, duration or sample rate)',
+    CORRUPT_SHARD: 'truncated or corrupt TFRecord file (unreadable from there to its end)',
 }
 
 
 def reason_message(code: int) -> str:
   return REASONS.get(int(code), f'unknown reason {int(code)}')
+
+
+# ------------------------------------------------------------- in-graph checks of media
+# A media check is an ordered list of (failed: bool tensor, reason code, message) built by
+# the guards of image.py / audio.py / video.py. The tf.data pipelines turn it into a status
+# (the example is skipped with that reason); the serving signatures into an assertion that
+# fails the request with the message (an InvalidArgumentError) before anything is decoded.
+Check = tuple  # (tf.Tensor bool, int, tf.Tensor | str)
+
+
+def text(*parts) -> tf.Tensor:
+  """A scalar string of `parts` (str, or int / float tensors written in decimal)."""
+  out = []
+  for p in parts:
+    if isinstance(p, str):
+      out.append(p)
+    else:
+      p = tf.convert_to_tensor(p)
+      out.append(p if p.dtype == tf.string else tf.strings.as_string(p))
+  return tf.strings.join(out)
+
+
+def first_failure(checks: Sequence[Check]) -> tuple[tf.Tensor, tf.Tensor]:
+  """(status int32, message string) of the first failed check; (OK, '') when none failed."""
+  status, message = tf.constant(OK, tf.int32), tf.constant('')
+  for failed, code, why in reversed(list(checks)):
+    status = tf.where(failed, tf.constant(code, tf.int32), status)
+    message = tf.where(failed, tf.convert_to_tensor(why, tf.string), message)
+  return status, message
+
+
+def check_status(checks: Sequence[Check]) -> tf.Tensor:
+  return first_failure(checks)[0]
+
+
+def assert_checks(checks: Sequence[Check]) -> tf.Operation:
+  """An assertion failing (InvalidArgumentError: the first failed check's message)."""
+  status, message = first_failure(checks)
+  return tf.debugging.Assert(tf.equal(status, OK), [message], summarize=1)
+
+
+def gated(tensor: tf.Tensor, *ops: tf.Operation) -> tf.Tensor:
+  """`tensor`, usable only after `ops` ran (so a failed check stops what consumes it)."""
+  with tf.control_dependencies(ops):
+    return tf.identity(tensor)
 
 
 class BadExampleLog:

@@ -9,6 +9,13 @@ window, zero-padded FFT (512 points at 16 kHz), power spectrum, triangular filte
 Kaldi mel scale 1127 ln(1 + f/700) from 20 Hz to Nyquist (triangles in mel space), natural
 log with a floor of float32 epsilon. Graph-mode TF ops only: usable inside tf.data and
 SavedModel signatures.
+
+Computed in float64 (COMPUTE_DTYPE), returned as float32: a float32 FFT leaves rounding noise
+of about 1e-4 in the log of quiet bins (60 dB under the frame's peak, e.g. the lowest bins
+after pre-emphasis, or above the Nyquist frequency of upsampled audio), so no other
+implementation could agree with it there; in float64 the graph is the exact computation,
+which the NumPy reference (polyvit_tf/edge) and any double-precision port reproduce to about
+1e-6. `benchmarks/audio_front_end.py` measures the cost against float32.
 """
 
 from __future__ import annotations
@@ -18,11 +25,17 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from polyvit_tf.edge import reference_preprocess as reference
+
 SAMPLE_RATE = 16_000
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
 PREEMPHASIS = 0.97
 LOW_FREQ = 20.0
+HIGH_FREQ = 0.0  # <= 0: Nyquist + HIGH_FREQ (Kaldi's convention)
+SUBTRACT_MEAN = True  # AST removes the clip's mean before the filterbank
+WINDOW = 'hann_symmetric'
+COMPUTE_DTYPE = tf.float64
 LOG_FLOOR = 1.1920928955078125e-07  # float32 epsilon, Kaldi's energy floor
 LOG_FLOOR_VALUE = float(np.log(np.float32(LOG_FLOOR)))  # log-mel of silence: -15.94
 
@@ -41,60 +54,45 @@ def num_frames(num_samples: int, sample_rate: int = SAMPLE_RATE) -> int:
   return 0 if num_samples < window else 1 + (num_samples - window) // hop
 
 
-def _mel(freq: np.ndarray) -> np.ndarray:
-  return 1127.0 * np.log1p(freq / 700.0)
-
-
 @functools.lru_cache(maxsize=None)
 def kaldi_mel_banks(num_mel_bins: int, fft_length: int, sample_rate: int,
-                    low_freq: float = LOW_FREQ, high_freq: float = 0.0) -> np.ndarray:
+                    low_freq: float = LOW_FREQ, high_freq: float = HIGH_FREQ) -> np.ndarray:
   """Kaldi's triangular mel filters, float32 (fft_length // 2 + 1, num_mel_bins).
 
   high_freq <= 0 means Nyquist + high_freq (Kaldi's convention). The Nyquist row is zero,
-  as in torchaudio (Kaldi uses fft_length / 2 bins).
+  as in torchaudio (Kaldi uses fft_length / 2 bins). The NumPy reference's matrix (one
+  implementation for the graph and for edge apps).
   """
-  nyquist = 0.5 * sample_rate
-  if high_freq <= 0.0:
-    high_freq += nyquist
-  mel_low, mel_high = _mel(np.float64(low_freq)), _mel(np.float64(high_freq))
-  delta = (mel_high - mel_low) / (num_mel_bins + 1)
-  left = mel_low + delta * np.arange(num_mel_bins, dtype=np.float64)
-  center, right = left + delta, left + 2.0 * delta
-  bins = fft_length // 2
-  mel = _mel(sample_rate / fft_length * np.arange(bins, dtype=np.float64))[:, None]
-  up = (mel - left) / (center - left)
-  down = (right - mel) / (right - center)
-  weights = np.maximum(0.0, np.minimum(up, down))
-  weights = np.concatenate([weights, np.zeros((1, num_mel_bins))], axis=0)
-  return weights.astype(np.float32)
+  return reference.mel_banks(num_mel_bins, fft_length, sample_rate, low_freq, high_freq)
 
 
 @functools.lru_cache(maxsize=None)
-def _hann(window: int) -> np.ndarray:
-  """Symmetric Hann window (torch.hann_window(periodic=False), Kaldi 'hanning')."""
-  n = np.arange(window, dtype=np.float64)
-  return (0.5 - 0.5 * np.cos(2.0 * np.pi * n / (window - 1))).astype(np.float32)
+def _window(length: int) -> np.ndarray:
+  """The analysis window (WINDOW), float32 (length,)."""
+  return reference.WINDOWS[WINDOW](length)
 
 
 def log_mel_fbank(waveform: tf.Tensor, sample_rate: int = SAMPLE_RATE,
-                  num_mel_bins: int = 128, *, subtract_mean: bool = True,
-                  low_freq: float = LOW_FREQ, high_freq: float = 0.0) -> tf.Tensor:
+                  num_mel_bins: int = 128, *, subtract_mean: bool = SUBTRACT_MEAN,
+                  low_freq: float = LOW_FREQ, high_freq: float = HIGH_FREQ,
+                  dtype: tf.DType = COMPUTE_DTYPE) -> tf.Tensor:
   """Log-mel filterbank of a mono waveform (samples,) in [-1, 1] -> float32 (frames, bins).
 
   frames = 1 + (samples - 400) // 160 at 16 kHz (0 when shorter than one window).
   `subtract_mean` removes the clip's mean first, as AST does before calling Kaldi fbank.
+  `dtype` is the precision of the computation (float32 only for benchmarks).
   """
   window, hop, fft_length = frame_geometry(sample_rate)
-  x = tf.convert_to_tensor(waveform, tf.float32)
+  x = tf.cast(tf.convert_to_tensor(waveform, tf.float32), dtype)
   if subtract_mean:
     x = x - tf.reduce_mean(x)
   frames = tf.signal.frame(x, window, hop, pad_end=False)  # (F, window)
   frames = frames - tf.reduce_mean(frames, axis=-1, keepdims=True)
   previous = tf.concat([frames[:, :1], frames[:, :-1]], axis=-1)
-  frames = (frames - PREEMPHASIS * previous) * _hann(window)
+  frames = (frames - PREEMPHASIS * previous) * tf.cast(_window(window), dtype)
   frames = tf.pad(frames, [[0, 0], [0, fft_length - window]])  # zero-pad to the FFT size
   spectrum = tf.signal.rfft(frames, fft_length=[fft_length])
   power = tf.math.square(tf.math.real(spectrum)) + tf.math.square(tf.math.imag(spectrum))
   banks = kaldi_mel_banks(num_mel_bins, fft_length, sample_rate, low_freq, high_freq)
-  mel = tf.linalg.matmul(power, banks)
-  return tf.math.log(tf.math.maximum(mel, LOG_FLOOR))
+  mel = tf.linalg.matmul(power, tf.cast(banks, dtype))
+  return tf.cast(tf.math.log(tf.math.maximum(mel, tf.cast(LOG_FLOOR, dtype))), tf.float32)

@@ -82,6 +82,15 @@ def group_size(example_floats: int) -> int:
   return int(max(1, min(MAX_GROUP, GROUP_FLOATS // max(1, example_floats))))
 
 
+def _failed_status(raws, n: tf.Tensor) -> tf.Tensor:
+  """Status of records that did not decode: CORRUPT_SHARD for the marker a TFRecord source
+  puts where a file became unreadable (sources.SHARD_ERROR), else UNDECODABLE."""
+  if isinstance(raws, tf.Tensor) and raws.dtype == tf.string:
+    return tf.where(tf.equal(raws, sources.SHARD_ERROR), errors.CORRUPT_SHARD,
+                    errors.UNDECODABLE)
+  return tf.fill([n], tf.constant(errors.UNDECODABLE, tf.int32))  # e.g. TFDS feature dicts
+
+
 def _decode_groups(ds: tf.data.Dataset, decode_fn, source: sources.Source, blank: dict,
                    parallel: int, group: int) -> tf.data.Dataset:
   """`(index, fallback_id, raw)` records with consecutive indices -> decoded elements
@@ -104,7 +113,7 @@ def _decode_groups(ds: tf.data.Dataset, decode_fn, source: sources.Source, blank
         (tf.zeros([0], tf.int64), tf.zeros([0], tf.string)))).take(1).get_single_element()
     first = indices[0]
     positions = tf.cast(rows['index'] - first, tf.int32)[:, None]
-    out = {'index': indices, 'status': tf.fill([n], tf.constant(errors.UNDECODABLE, tf.int32)),
+    out = {'index': indices, 'status': _failed_status(raws, n),
            'id': tf.tensor_scatter_nd_update(
                fallback_ids, tf.cast(id_rows[0] - first, tf.int32)[:, None], id_rows[1])}
     for key, value in blank.items():
@@ -129,7 +138,7 @@ def _account(task: str, split: str, skip_bad: bool):
   def fn(element):
     bad = tf.not_equal(element['status'], errors.OK)
     if not skip_bad:
-      reasons = tf.constant([errors.reason_message(c) for c in range(len(errors.REASONS))])
+      reasons = tf.constant([errors.reason_message(c) for c in range(max(errors.REASONS) + 1)])
       message = tf.strings.join([
           f'task {task} ({split} split): bad example ', element['id'], ': ',
           tf.gather(reasons, element['status']),

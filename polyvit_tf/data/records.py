@@ -2,7 +2,8 @@
 
 A data directory holds `<split>-<shard>-of-<num_shards>.tfrecord` files (optionally `.gz`,
 GZIP-compressed) and `dataset_info.json` ({"modality", "class_names", "splits": {split:
-{"num_examples"}}}), written by the demo builders and the converter. A `tfrecord:` source
+{"num_examples", "num_bytes"}}}), written by the demo builders and the converter (the bytes
+tell a reader whether the files are still the ones counted). A `tfrecord:` source
 is either such a directory or a glob containing `{split}`, e.g.
 `tfrecord:/data/k400/{split}-*.tfrecord`.
 """
@@ -49,7 +50,8 @@ def write_info(directory: str, *, modality: str, class_names: Sequence[str],
   info.update({'modality': modality, 'class_names': list(class_names)})
   splits = info.setdefault('splits', {})
   for split, n in split_counts.items():
-    splits[split] = {'num_examples': int(n)}
+    splits[split] = {'num_examples': int(n),
+                     'num_bytes': split_bytes(split_files(directory, split))}
   if extra:
     info.update(extra)
   with tf.io.gfile.GFile(path, 'w') as f:
@@ -80,6 +82,11 @@ def split_files(location: str, split: str) -> list[str]:
       files += _glob(os.path.join(location, pattern))
     return sorted(set(files))
   return []
+
+
+def split_bytes(files: Sequence[str]) -> int:
+  """Total size of `files` (a cheap check that a split's files are the ones counted)."""
+  return sum(int(tf.io.gfile.stat(f).length) for f in files)
 
 
 def compression(files: Iterable[str]) -> str:

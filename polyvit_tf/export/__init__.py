@@ -2,8 +2,11 @@
 
   export_saved_model(workdir, out_dir, *, version=None) -> '<out_dir>/<version>'
   export_tflite(saved_model_dir, out_path, *, quantization='float32', tasks=None) -> out_path
+      (+ labels and a manifest with each task's preprocessing, also embedded in the .tflite;
+      polyvit_tf/edge reproduces the preprocessing in NumPy for apps)
 
-Reports (size vs single-task files, agreement with the SavedModel, latency): `report`.
+Reports (size vs single-task files, agreement with the SavedModel, latency) and the
+agreement gate: `report`.
 Command line: `python -m polyvit_tf.export --workdir=<run> --out=<dir> [--format=tflite]`.
 See docs/serving.md.
 """

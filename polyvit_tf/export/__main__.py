@@ -6,10 +6,15 @@ SavedModel (one signature per task, raw-input signatures, `<out>/<version>/`):
 TFLite (every variant converted from a SavedModel version, plus a report):
   python -m polyvit_tf.export --format=tflite --saved_model=<models>/polyvit \
       --out=<dir> [--quantization=float32,float16,dynamic_int8,int8 | all] \
-      [--tasks=a,b] [--data=eval|synthetic] [--report] [--per_task_files]
+      [--tasks=a,b] [--data=eval|synthetic] [--report] [--per_task_files] \
+      [--min_top1_agreement=F] [--allow_low_agreement]
   (`--workdir=<run>` instead of `--saved_model` exports a SavedModel into <dir>/savedmodel
   first.) Writes `<dir>/polyvit_<q>.tflite` with labels and manifest per variant; with
   --report also `<dir>/single_task/...` and `<dir>/report.md`, `<dir>/report.json`.
+  Every measured variant (all with --report; int8 always) whose top-1 agreement with the
+  float32 SavedModel is below --min_top1_agreement on some task is refused: its files are
+  deleted, the other variants are still written, and the command exits non-zero naming the
+  tasks and figures. --allow_low_agreement keeps it with a loud warning instead.
 """
 
 from __future__ import annotations
@@ -37,6 +42,13 @@ _DATA = flags.DEFINE_enum('data', 'eval', ['eval', 'synthetic'],
                           'tflite: held-out inputs for the report and int8 calibration.')
 _NUM_EXAMPLES = flags.DEFINE_integer('num_examples', 32, 'tflite: report examples per task.')
 _NUM_THREADS = flags.DEFINE_integer('num_threads', 1, 'tflite: interpreter threads (report).')
+_MIN_TOP1 = flags.DEFINE_float(
+    'min_top1_agreement', None, 'tflite: refuse a measured variant whose top-1 agreement with '
+    'the float32 SavedModel on the held-out inputs is below this on any task (default: '
+    'polyvit_tf.export.report.DEFAULT_MIN_TOP1_AGREEMENT).')
+_ALLOW_LOW = flags.DEFINE_bool(
+    'allow_low_agreement', False, 'tflite: keep a variant below --min_top1_agreement, with a '
+    'loud warning, instead of refusing it.')
 
 
 def _export_savedmodel() -> str:
@@ -66,6 +78,10 @@ def _export_tflite() -> None:
                                                                         'savedmodel'))
   else:
     raise app.UsageError('--format=tflite needs --saved_model or --workdir.')
+  min_top1 = (report_lib.DEFAULT_MIN_TOP1_AGREEMENT if _MIN_TOP1.value is None
+              else _MIN_TOP1.value)
+  if not 0.0 <= min_top1 <= 1.0:
+    raise app.UsageError(f'--min_top1_agreement must be in [0, 1], got {min_top1}.')
   quantizations = _QUANTIZATION.value
   if quantizations == ['all']:
     quantizations = list(tflite_lib.QUANTIZATIONS)
@@ -84,19 +100,31 @@ def _export_tflite() -> None:
   calibration = {t: x[:len(x) // 2] for t, x in data.items()}
   held_out = {t: x[len(x) // 2:] for t, x in data.items()}
 
-  reference = report_lib.saved_model_logits(sm_dir, held_out) if _REPORT.value else None
-  reports = []
+  reference = report_lib.saved_model_logits(sm_dir, held_out) if held_out else None
+  reports, refused = [], []
   for q in quantizations:
     if _REPORT.value:
-      reports.append(report_lib.variant_report(
+      measured = report_lib.variant_report(
           sm_dir, _OUT.value, q, held_out, representative_data=calibration,
-          reference_logits=reference, num_threads=_NUM_THREADS.value))
-      print(f'{q}: {reports[-1].path}')
+          reference_logits=reference, num_threads=_NUM_THREADS.value)
+      reports.append(measured)
     else:
       path = tflite_lib.export_tflite(
           sm_dir, os.path.join(_OUT.value, f'polyvit_{q}.tflite'), quantization=q,
           tasks=tasks, representative_data=calibration or None)
-      print(f'{q}: {path}')
+      # int8 has its calibration data, hence held-out inputs: it is always checked.
+      measured = (report_lib.measure(path, q, reference, held_out,
+                                     num_threads=_NUM_THREADS.value) if q == 'int8' else None)
+    if measured is not None:
+      try:
+        report_lib.check_agreement(measured, min_top1,
+                                   allow_low_agreement=_ALLOW_LOW.value)
+      except report_lib.AgreementError as e:
+        report_lib.remove_variant(measured)
+        refused.append(str(e))
+        print(f'{q}: REFUSED, files deleted -- {e}')
+        continue
+    print(f'{q}: {measured.path if measured else path}')
     if _PER_TASK_FILES.value and not _REPORT.value:
       for task in tasks:
         path = tflite_lib.export_tflite(
@@ -105,9 +133,14 @@ def _export_tflite() -> None:
         print(f'{q} {task}: {path}')
   if reports:
     md, _ = report_lib.write_report(reports, _OUT.value, extra={
-        'saved_model': sm_dir, 'data': _DATA.value, 'num_threads': _NUM_THREADS.value})
+        'saved_model': sm_dir, 'data': _DATA.value, 'num_threads': _NUM_THREADS.value,
+        'min_top1_agreement': min_top1})
     with open(md) as f:
       print(f.read())
+  if refused:
+    raise SystemExit('refused (top-1 agreement below --min_top1_agreement='
+                     f'{min_top1}; --allow_low_agreement keeps such a variant):\n  '
+                     + '\n  '.join(refused))
 
 
 def main(argv):

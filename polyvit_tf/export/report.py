@@ -8,12 +8,19 @@ For each quantization variant:
                        tensor signature on the same held-out inputs; latency at batch 1 in
                        the TFLite interpreter (median over the inputs, after two warm-up
                        runs; `num_threads` interpreter threads)
+
+Agreement gate (`check_agreement`, the export command line's --min_top1_agreement and
+--allow_low_agreement): a variant whose top-1 agreement with the float32 SavedModel falls
+below the threshold on any task is refused (AgreementError; the command line deletes its
+files), or kept with a loud warning when allowed. The figures go into the variant's manifest
+(`agreement`) and the report.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from typing import Mapping
@@ -35,6 +42,13 @@ class TaskResult:
   logit_scale: float  # max |logit| of the SavedModel on these inputs, to read the diff against
 
 
+DEFAULT_MIN_TOP1_AGREEMENT = 0.95
+
+
+class AgreementError(ValueError):
+  """A quantized variant's top-1 agreement with the float32 model is below the threshold."""
+
+
 @dataclasses.dataclass
 class VariantReport:
   quantization: str
@@ -42,6 +56,9 @@ class VariantReport:
   size_bytes: int
   single_task_bytes: dict[str, int]
   tasks: list[TaskResult]
+  single_task_paths: dict[str, str] = dataclasses.field(default_factory=dict)
+  # check_agreement's verdict: {'min_top1_agreement', 'below': [tasks], 'action'}
+  gate: dict | None = None
 
   @property
   def single_task_total(self) -> int:
@@ -109,18 +126,71 @@ def variant_report(saved_model_dir: str, out_dir: str, quantization: str,
   path = tflite_lib.export_tflite(
       saved_model_dir, os.path.join(out_dir, f'{name}_{quantization}.tflite'),
       quantization=quantization, tasks=tasks, representative_data=representative_data)
-  single = {}
+  single, single_paths = {}, {}
   for task in tasks:
     p = tflite_lib.export_tflite(
         saved_model_dir,
         os.path.join(out_dir, 'single_task', f'{name}_{quantization}_{task}.tflite'),
         quantization=quantization, tasks=[task],
         representative_data=representative_data)
-    single[task] = tf.io.gfile.stat(p).length
+    single[task], single_paths[task] = tf.io.gfile.stat(p).length, p
   if reference_logits is None:
     reference_logits = saved_model_logits(saved_model_dir, inputs)
+  report = measure(path, quantization, reference_logits, inputs, num_threads=num_threads)
+  report.single_task_bytes, report.single_task_paths = single, single_paths
+  return report
+
+
+def measure(path: str, quantization: str, reference_logits: Mapping[str, np.ndarray],
+            inputs: Mapping[str, np.ndarray], *, num_threads: int = 1) -> VariantReport:
+  """The report of one converted file (no single-task files)."""
   results = compare_tflite(path, reference_logits, inputs, num_threads=num_threads)
-  return VariantReport(quantization, path, tf.io.gfile.stat(path).length, single, results)
+  return VariantReport(quantization, path, tf.io.gfile.stat(path).length, {}, results)
+
+
+def check_agreement(report: VariantReport,
+                    min_top1_agreement: float = DEFAULT_MIN_TOP1_AGREEMENT, *,
+                    allow_low_agreement: bool = False) -> list[str]:
+  """Gates a measured variant on its per-task top-1 agreement with the float32 SavedModel.
+
+  Records the verdict in `report.gate` and the figures in the manifest of the measured
+  (multi-task) file (`agreement`). Raises AgreementError naming every task below
+  `min_top1_agreement` (its agreement and logit error), or, with `allow_low_agreement`,
+  logs that as a warning and returns the tasks below it.
+  """
+  if not 0.0 <= min_top1_agreement <= 1.0:
+    raise ValueError(f'min_top1_agreement must be in [0, 1], got {min_top1_agreement}.')
+  below = [t for t in report.tasks if t.top1_agreement < min_top1_agreement]
+  action = 'refused' if below and not allow_low_agreement else (
+      'kept (--allow_low_agreement)' if below else 'passed')
+  report.gate = {'min_top1_agreement': min_top1_agreement, 'below': [t.task for t in below],
+                 'action': action}
+  manifest = tflite_lib.read_manifest(report.path)
+  manifest['agreement'] = {
+      'reference': 'float32 SavedModel (tensor signatures)', **report.gate,
+      'tasks': {t.task: {'examples': t.num_examples, 'top1_agreement': t.top1_agreement,
+                         'max_abs_logit_diff': t.max_abs_logit_diff,
+                         'max_abs_logit': t.logit_scale} for t in report.tasks}}
+  tflite_lib.write_manifest(manifest, report.path)
+  if not below:
+    return []
+  detail = '; '.join(f'{t.task}: top-1 agreement {t.top1_agreement:.3f} over '
+                     f'{t.num_examples} examples, max |logit diff| {t.max_abs_logit_diff:.3g} '
+                     f'(max |logit| {t.logit_scale:.3g})' for t in below)
+  message = (f'{report.quantization} ({report.path}): top-1 agreement with the float32 '
+             f'SavedModel below {min_top1_agreement} -- {detail}')
+  if not allow_low_agreement:
+    raise AgreementError(message)
+  logging.warning('!' * 78)
+  logging.warning('LOW AGREEMENT, KEPT BECAUSE ALLOWED: %s', message)
+  logging.warning('!' * 78)
+  return [t.task for t in below]
+
+
+def remove_variant(report: VariantReport) -> None:
+  """Deletes the files of a refused variant (multi-task and single-task models)."""
+  for path in [report.path, *report.single_task_paths.values()]:
+    tflite_lib.remove(path)
 
 
 def format_report(reports: list[VariantReport]) -> str:
@@ -138,6 +208,13 @@ def format_report(reports: list[VariantReport]) -> str:
       lines.append(f'| {r.quantization} | {t.task} | {t.num_examples} | '
                    f'{t.max_abs_logit_diff:.3g} | {t.logit_scale:.3g} | '
                    f'{t.top1_agreement:.3f} | {t.latency_ms:.2f} |')
+  gated = [r for r in reports if r.gate]
+  if gated:
+    lines += ['', '| variant | minimum top-1 agreement | tasks below | verdict |',
+              '|---|---:|---|---|']
+    for r in gated:
+      lines.append(f'| {r.quantization} | {r.gate["min_top1_agreement"]} | '
+                   f'{", ".join(r.gate["below"]) or "-"} | {r.gate["action"]} |')
   return '\n'.join(lines)
 
 

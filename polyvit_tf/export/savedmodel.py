@@ -4,8 +4,9 @@
   <out>/<version>/assets.extra/polyvit_export.json  tasks, signatures, inputs, class names
   <out>/<version>/assets.extra/polyvit_config.json  the run's config (polyvit_tf.configs.io)
   <out>/<version>/assets.extra/tf_serving_warmup_requests
-                                                    one PredictionLog per tensor signature
-                                                    (TF Serving replays them at load)
+                                                    one PredictionLog per signature (raw
+                                                    ones with tiny real media made here);
+                                                    TF Serving replays them at load
 
 A version is written to a temporary directory beside it and renamed into place, so a server
 watching `<out>` never sees a half-written version.
@@ -144,22 +145,31 @@ def read_config(version_dir: str) -> ml_collections.ConfigDict:
   return config_io.load(os.path.join(version_dir, ASSETS_EXTRA, CONFIG_FILE))
 
 
+def warmup_input(model: PolyViT, sig: signatures_lib.Signature) -> np.ndarray:
+  """A batch of one valid input of `sig`: zeros for tensor signatures, tiny real media made
+  by the task's modality module for the raw ones (`warmup_input`: e.g. a 16 x 16 JPEG, one
+  second of a 440 Hz tone as a WAV, a clip of JPEG / uint8 frames), so that warming up runs
+  the decoders and passes their checks."""
+  if sig.kind == 'tensor':
+    return np.zeros((1,) + model.input_shape(sig.task), np.float32)
+  geometry = model.modalities[model.task(sig.task).modality]
+  return geometry.impl.warmup_input(sig.kind, geometry)
+
+
 def write_warmup_requests(model: PolyViT, sigs: list[signatures_lib.Signature],
                           path: str) -> None:
-  """A TFRecord of PredictionLogs (one zero-input batch of 1 per tensor signature)."""
+  """A TFRecord of PredictionLogs: one batch of one `warmup_input` per signature, and one
+  for serving_default (the first signature)."""
   # pylint: disable=import-outside-toplevel
   from tensorflow_serving.apis import predict_pb2
   from tensorflow_serving.apis import prediction_log_pb2
 
   with tf.io.TFRecordWriter(path) as writer:
-    for sig in sigs:
-      if sig.kind != 'tensor':
-        continue
+    for name, sig in [(s.name, s) for s in sigs] + [('serving_default', sigs[0])]:
       request = predict_pb2.PredictRequest()
-      request.model_spec.signature_name = sig.name
-      x = np.zeros((1,) + model.input_shape(sig.task), np.float32)
-      request.inputs[sig.input_spec.name].CopyFrom(tf.make_tensor_proto(x))
+      request.model_spec.signature_name = name
+      request.inputs[sig.input_spec.name].CopyFrom(
+          tf.make_tensor_proto(warmup_input(model, sig)))
       log = prediction_log_pb2.PredictionLog(
           predict_log=prediction_log_pb2.PredictLog(request=request))
       writer.write(log.SerializeToString())
-

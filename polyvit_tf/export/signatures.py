@@ -23,7 +23,17 @@ evaluators use):
   top_k_names   string (batch, k): class names from `tasks.<t>.class_names` (`class_<i>`
                 when empty), embedded in the graph as a constant.
 The tensor signatures take one view per row; the raw ones `tasks.<t>.eval_views` views per
-example, evaluated at most `eval.max_clips_per_pass` at a time when that is set.
+example, combined per `eval.view_averaging` ('logits', the default as ViViT's and Scenic's
+multi-crop test, averages the logits and applies the activation to the mean; 'probs' averages
+the views' probabilities), evaluated at most `eval.max_clips_per_pass` at a time when that is
+set.
+
+Hostile input: every raw signature checks its request before decoding anything (so the
+TF Serving binary, which only loads this SavedModel, is protected too): at most
+MAX_RAW_BATCH rows, then per example the decode budgets of polyvit_tf.data.options (the
+modality module's raw preprocessing applies them); examples are preprocessed
+RAW_PARALLEL_EXAMPLES at a time, which bounds a request's peak memory. A breach fails the call
+with an InvalidArgumentError whose message names the limit and the value.
 """
 
 from __future__ import annotations
@@ -35,12 +45,15 @@ import ml_collections
 import tensorflow as tf
 
 from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.data import errors
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import prediction as prediction_lib
 
 OUTPUT_KEYS = ('logits', 'probabilities', 'top_k_ids', 'top_k_scores', 'top_k_names')
 NUMERIC_OUTPUT_KEYS = OUTPUT_KEYS[:-1]
 DEFAULT_TOP_K = 5
+MAX_RAW_BATCH = 256          # rows of one raw-signature request
+RAW_PARALLEL_EXAMPLES = 2    # examples of one request decoded at the same time
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,8 +101,14 @@ def task_signatures(model: PolyViT, config: ml_collections.ConfigDict, task: str
 
   def raw_fn(preprocess_one):
     def fn(x):
-      views = tf.map_fn(preprocess_one, x,
-                        fn_output_signature=tf.TensorSpec(example_shape, tf.float32))
+      rows = tf.shape(x, out_type=tf.int64)[0]
+      check = errors.assert_checks([(
+          rows > MAX_RAW_BATCH, errors.OVER_BUDGET,
+          errors.text('request of ', rows, ' examples exceeds the limit of ',
+                      str(MAX_RAW_BATCH), ' examples per raw-input request (MAX_RAW_BATCH)'))])
+      views = tf.map_fn(preprocess_one, errors.gated(x, check),
+                        fn_output_signature=tf.TensorSpec(example_shape, tf.float32),
+                        parallel_iterations=RAW_PARALLEL_EXAMPLES)
       return head_outputs(prediction_lib.predict(logits_fn, views, predicting),
                           names=t.class_names, top_k=top_k)
     return fn

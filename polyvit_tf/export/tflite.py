@@ -7,7 +7,18 @@ tensor-input task signatures. The TFLite signatures keep the numeric outputs (`l
   <stem>.tflite                the model, signatures named by task
   <stem>.labels/<task>.txt     one class name per line, line i = class id i
   <stem>.json                  manifest: quantization, per task its signature, input name,
-                               shape and dtype, modality, multi-label flag, label file
+                               shape and dtype, modality, activation, class names and label
+                               file, and everything an app needs to make the inputs from
+                               decoded media (`preprocessing`, export/preprocessing_spec.py)
+                               and to combine views (`combine_views`); the export's report
+                               adds the measured `agreement` with the SavedModel
+
+The manifest (without `agreement`) is also embedded in the .tflite as the Model.metadata
+entry `polyvit_manifest` (UTF-8 JSON in a buffer): the TFLite schema's generic metadata, the
+way the converter stores its own CONVERSION_METADATA. Not the tflite-support
+`TFLITE_METADATA` block (its writer needs protobuf < 4, which this stack cannot have, and its
+schema has no log-mel front end, views or view combination). Read it without TensorFlow with
+polyvit_tf.edge.reference_preprocess.read_embedded_manifest.
 
 Quantization (`quantization=`):
   float32       no quantization
@@ -26,13 +37,17 @@ import os
 import tempfile
 from typing import Mapping
 
+import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from polyvit_tf.edge import reference_preprocess
+from polyvit_tf.export import preprocessing_spec
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import signatures as signatures_lib
 
 QUANTIZATIONS = ('float32', 'float16', 'dynamic_int8', 'int8')
+MANIFEST_FORMAT = 'polyvit_tf.tflite/2'
 CALIBRATION_EXAMPLES = 16
 
 
@@ -65,11 +80,14 @@ def export_tflite(saved_model_dir: str, out_path: str, *, quantization: str = 'f
   converter = tf.lite.TFLiteConverter.from_saved_model(_numeric_saved_model(saved_model_dir),
                                                        signature_keys=tasks)
   _configure(converter, quantization, meta, tasks, representative_data)
-  flatbuffer = converter.convert()
+  manifest = build_manifest(meta, savedmodel.read_config(saved_model_dir), tasks, out_path,
+                            quantization)
+  flatbuffer = embed_manifest(converter.convert(), manifest)
   tf.io.gfile.makedirs(os.path.dirname(os.path.abspath(out_path)))
   with tf.io.gfile.GFile(out_path, 'wb') as f:
     f.write(flatbuffer)
-  write_labels_and_manifest(meta, tasks, out_path, quantization)
+  write_labels(meta, tasks, out_path)
+  write_manifest(manifest, out_path)
   return out_path
 
 
@@ -136,30 +154,86 @@ def _configure(converter: tf.lite.TFLiteConverter, quantization: str, meta: dict
                                            tf.lite.OpsSet.TFLITE_BUILTINS]
 
 
-def write_labels_and_manifest(meta: dict, tasks: list[str], out_path: str,
-                              quantization: str) -> dict:
-  """Writes `<stem>.labels/<task>.txt` and `<stem>.json`; returns the manifest."""
-  base = stem(out_path)
-  labels_dir = base + '.labels'
-  tf.io.gfile.makedirs(labels_dir)
-  manifest = {'format': 'polyvit_tf.tflite/1', 'model': os.path.basename(out_path),
-              'quantization': quantization, 'source_version': meta['version'], 'tasks': {}}
+def _labels_dir(out_path: str) -> str:
+  return stem(out_path) + '.labels'
+
+
+def build_manifest(meta: dict, config: ml_collections.ConfigDict, tasks: list[str],
+                   out_path: str, quantization: str) -> dict:
+  """The manifest of the model at `out_path` (see the module doc); labels are relative paths."""
+  labels_dir = os.path.relpath(_labels_dir(os.path.abspath(out_path)),
+                               os.path.dirname(os.path.abspath(out_path)))
+  manifest = {'format': MANIFEST_FORMAT, 'model': os.path.basename(out_path),
+              'quantization': quantization, 'source_version': meta['version'],
+              'config_name': meta.get('config_name', ''),
+              'preprocessing_format': preprocessing_spec.FORMAT, 'tasks': {}}
   for task in tasks:
     t, sig = meta['tasks'][task], meta['signatures'][task]
-    label_file = os.path.join(labels_dir, f'{task}.txt')
-    with tf.io.gfile.GFile(label_file, 'w') as f:
-      f.write('\n'.join(t['class_names']) + '\n')
     manifest['tasks'][task] = {
         'signature': task, 'input': sig['input'], 'dtype': sig['dtype'],
         'shape': sig['shape'], 'modality': t['modality'], 'multilabel': t['multilabel'],
+        # The exported probabilities' activation (that of the task's loss); exports made
+        # before it was recorded served sigmoids for multi-label tasks, softmax otherwise.
+        'activation': t.get('activation', 'sigmoid' if t['multilabel'] else 'softmax'),
         'outputs': list(signatures_lib.NUMERIC_OUTPUT_KEYS),
-        'labels': os.path.relpath(label_file, os.path.dirname(os.path.abspath(out_path))),
+        'top_k': min(int(meta['top_k']), len(t['class_names'])),
+        'labels': os.path.join(labels_dir, f'{task}.txt'),
+        'class_names': list(t['class_names']),
+        'preprocessing': preprocessing_spec.for_task(config, task),
+        'combine_views': preprocessing_spec.combine_views(config),
     }
-  with tf.io.gfile.GFile(base + '.json', 'w') as f:
-    json.dump(manifest, f, indent=2)
   return manifest
 
 
+def embed_manifest(flatbuffer: bytes, manifest: dict) -> bytes:
+  """`flatbuffer` with `manifest` as the Model.metadata entry `polyvit_manifest` (replaced
+  when present)."""
+  # pylint: disable=import-outside-toplevel
+  from tensorflow.lite.python import schema_py_generated as schema
+  from tensorflow.lite.tools import flatbuffer_utils
+
+  model = flatbuffer_utils.convert_bytearray_to_object(flatbuffer)
+  buffer = schema.BufferT()
+  buffer.data = np.frombuffer(json.dumps(manifest, sort_keys=True).encode('utf-8'), np.uint8)
+  name = reference_preprocess.METADATA_NAME.encode('utf-8')
+  model.metadata = [m for m in (model.metadata or []) if m.name != name]
+  model.buffers.append(buffer)
+  entry = schema.MetadataT()
+  entry.name, entry.buffer = name, len(model.buffers) - 1
+  model.metadata.append(entry)
+  return flatbuffer_utils.convert_object_to_bytearray(model)
+
+
+def write_labels(meta: dict, tasks: list[str], out_path: str) -> None:
+  """`<stem>.labels/<task>.txt`: one class name per line, line i = class id i."""
+  tf.io.gfile.makedirs(_labels_dir(out_path))
+  for task in tasks:
+    with tf.io.gfile.GFile(os.path.join(_labels_dir(out_path), f'{task}.txt'), 'w') as f:
+      f.write('\n'.join(meta['tasks'][task]['class_names']) + '\n')
+
+
+def write_manifest(manifest: dict, out_path: str) -> str:
+  """Writes `<stem>.json`; returns its path."""
+  path = stem(out_path) + '.json'
+  with tf.io.gfile.GFile(path, 'w') as f:
+    json.dump(manifest, f, indent=2)
+  return path
+
+
+def read_manifest(out_path: str) -> dict:
+  with tf.io.gfile.GFile(stem(out_path) + '.json') as f:
+    return json.load(f)
+
+
+def remove(out_path: str) -> None:
+  """Deletes a converted model: the .tflite, its manifest and its label files."""
+  for path in (out_path, stem(out_path) + '.json'):
+    if tf.io.gfile.exists(path):
+      tf.io.gfile.remove(path)
+  if tf.io.gfile.isdir(_labels_dir(out_path)):
+    tf.io.gfile.rmtree(_labels_dir(out_path))
+
+
 def read_labels(out_path: str, task: str) -> list[str]:
-  with tf.io.gfile.GFile(os.path.join(stem(out_path) + '.labels', f'{task}.txt')) as f:
+  with tf.io.gfile.GFile(os.path.join(_labels_dir(out_path), f'{task}.txt')) as f:
     return f.read().splitlines()

@@ -13,11 +13,9 @@ instance `MODALITY`, see base.py and docs/data.md) and add it to the registry li
 from __future__ import annotations
 
 from polyvit_tf.configs.errors import ConfigError
-from polyvit_tf.modalities.base import ClientInput
 from polyvit_tf.modalities.base import DataFields
 from polyvit_tf.modalities.base import Modality
 from polyvit_tf.modalities.base import RawInput
-from polyvit_tf.modalities.base import read_files
 
 _REGISTRY: dict[str, Modality] = {}
 
@@ -60,10 +58,11 @@ def data_defaults() -> dict:
 
 
 # The registry line: one module per modality.
-from polyvit_tf.modalities import image, audio, video  # noqa: E402  pylint: disable=wrong-import-position
+# pylint: disable=wrong-import-position
+from polyvit_tf.modalities import image, audio, video  # noqa: E402
 
 for _module in (image, audio, video):
   register(_module.MODALITY)
 
-__all__ = ['ClientInput', 'DataFields', 'Modality', 'RawInput', 'data_defaults', 'get', 'names',
-           'read_files', 'register', 'unregister']
+__all__ = ['DataFields', 'Modality', 'RawInput', 'data_defaults', 'get', 'names', 'register',
+           'unregister']

@@ -8,12 +8,16 @@ Canonical payload: {'waveform': float32 (samples,) in [-1, 1], 'sample_rate': in
 Training: a random window of `frames` frames, SpecAugment (`data.specaugment_*`);
 evaluation and serving: `tasks.<t>.eval_views` windows evenly spaced over the clip; both
 normalised with `data.audio_norm_mean` / `audio_norm_std` (AudioSet's by default, as AST).
-Raw-input signature `<task>_raw`: `wav` string (batch,), WAV bytes. The front end itself is
-polyvit_tf/data/audio.py (resampling, Kaldi filterbank).
+Raw-input signature `<task>_raw`: `wav` string (batch,), WAV bytes; the serving client sends
+what the converter reads (WAV, FLAC, MP3, OGG, ... via PyAV) as a 16 kHz 16-bit PCM WAV. The
+front end itself is polyvit_tf/data/audio.py (resampling, Kaldi filterbank).
 """
 
 from __future__ import annotations
 
+import io
+import os
+import struct
 import wave
 from typing import Mapping, Sequence
 
@@ -25,8 +29,11 @@ from polyvit_tf.data import errors
 from polyvit_tf.data import features
 from polyvit_tf.data import filterbank
 from polyvit_tf.data import media
+from polyvit_tf.data import options as options_lib
+from polyvit_tf.data import resample as resample_lib
 from polyvit_tf.data.options import AudioOptions
 from polyvit_tf.modalities import base
+from polyvit_tf.modalities import describe
 
 PCM16 = 'audio/pcm16'
 ENCODED = 'audio/encoded'
@@ -89,16 +96,85 @@ def views_of_waveform(waveform: tf.Tensor, sample_rate: tf.Tensor | int,
                       opts: AudioOptions) -> tf.Tensor:
   """Mono float waveform (samples,) in [-1, 1] at `sample_rate` Hz -> float32
   (num_views, frames, mel_bins, C): resampled to 16 kHz, Kaldi log-mel, `num_views` windows
-  evenly spaced over the clip (one: centred), (x - mean) / (2 std)."""
-  spectrogram = audio_lib.log_mel(tf.convert_to_tensor(waveform, tf.float32), sample_rate,
-                                  opts)
+  evenly spaced over the clip (one: centred), (x - mean) / (2 std). The sample rate,
+  duration and the one-window minimum are checked first (an InvalidArgumentError naming the
+  limit; the decode budgets of polyvit_tf.data.options)."""
+  waveform = tf.convert_to_tensor(waveform, tf.float32)
+  check = audio_lib.assert_waveform(waveform, sample_rate, opts)
+  spectrogram = audio_lib.log_mel(errors.gated(waveform, check), sample_rate, opts)
   return audio_lib.eval_views(spectrogram, opts)
 
 
 def views_of_wav(wav_bytes: tf.Tensor, opts: AudioOptions) -> tf.Tensor:
-  """WAV file bytes (16-bit PCM, any rate, channels averaged) -> views, as views_of_waveform."""
-  samples, rate = tf.audio.decode_wav(wav_bytes)
+  """WAV file bytes (16-bit PCM, any rate, channels averaged) -> views, as views_of_waveform;
+  the WAV header is checked against the budgets before the file is decoded."""
+  check = audio_lib.assert_wav(wav_bytes, opts)
+  samples, rate = tf.audio.decode_wav(errors.gated(wav_bytes, check))
   return views_of_waveform(tf.reduce_mean(samples, axis=-1), rate, opts)
+
+
+def wav_bytes(waveform: np.ndarray, sample_rate: int) -> bytes:
+  """A mono float waveform in [-1, 1] as a 16-bit PCM WAV (what the converter stores)."""
+  pcm = np.clip(np.round(np.asarray(waveform, np.float64) * 32768.0), -32768, 32767)
+  buffer = io.BytesIO()
+  with wave.open(buffer, 'wb') as w:
+    w.setnchannels(1)
+    w.setsampwidth(2)
+    w.setframerate(int(sample_rate))
+    w.writeframes(pcm.astype('<i2').tobytes())
+  return buffer.getvalue()
+
+
+def wav_header(data: bytes) -> tuple[int, int, int, int] | None:
+  """(channels, sample rate, bits per sample, data bytes) of a RIFF/WAVE file, or None."""
+  if len(data) < 12 or data[:4] != b'RIFF' or data[8:12] != b'WAVE':
+    return None
+  offset, fmt, size = 12, None, None
+  while offset + 8 <= len(data) and (fmt is None or size is None):
+    chunk, length = data[offset:offset + 4], struct.unpack('<I', data[offset + 4:offset + 8])[0]
+    if chunk == b'fmt ' and length >= 16:
+      fmt = struct.unpack('<HHIIHH', data[offset + 8:offset + 24])
+    elif chunk == b'data':
+      size = min(length, len(data) - offset - 8)
+    offset += 8 + length + (length & 1)
+  if fmt is None:
+    return None
+  return fmt[1], fmt[2], fmt[5], size or 0
+
+
+def _check_rate_and_duration(rate: float, seconds: float | None) -> None:
+  if not options_lib.MIN_SAMPLE_RATE <= rate <= options_lib.MAX_SAMPLE_RATE:
+    raise media.MediaError(f'sample rate {rate:g} Hz is outside [{options_lib.MIN_SAMPLE_RATE}, '
+                           f'{options_lib.MAX_SAMPLE_RATE}] Hz')
+  if seconds is not None and seconds > options_lib.MAX_AUDIO_SECONDS:
+    raise media.MediaError(f'{seconds:.1f} s of audio exceed the budget of '
+                           f'{options_lib.MAX_AUDIO_SECONDS:g} s (max_audio_seconds)')
+
+
+def check_audio_file(path: str) -> None:
+  """The clip's sample rate and duration (from the WAV header, or FFmpeg's stream
+  parameters) are within the decode budgets, before anything is decoded or resampled."""
+  with open(path, 'rb') as f:
+    head = f.read(1 << 16)
+  header = wav_header(head)
+  if header is not None:
+    channels, rate, bits, _ = header
+    frames = (os.path.getsize(path) - 44) // max(1, channels * max(bits, 8) // 8)
+    _check_rate_and_duration(rate, frames / max(rate, 1))
+    return
+  import av  # pylint: disable=import-outside-toplevel
+  try:
+    with av.open(path) as container:
+      if not container.streams.audio:
+        raise media.MediaError('no audio stream')
+      stream = container.streams.audio[0]
+      seconds = (float(stream.duration * stream.time_base) if stream.duration
+                 else (container.duration / 1e6 if container.duration else None))
+      _check_rate_and_duration(stream.rate or 0, seconds)
+  except media.MediaError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise media.MediaError(f'undecodable audio ({type(e).__name__}: {str(e)[:160]})') from None
 
 
 def _synthetic_wave(labels: Sequence[int], num_classes: int, frames: int, rng) -> np.ndarray:
@@ -130,6 +206,7 @@ class AudioModality(base.Modality):
   }
   media_extensions = ('.wav', '.flac', '.mp3', '.ogg', '.m4a', '.aac', '.opus', '.webm')
   tfds_feature = 'Audio'
+  crossmodal_rank = 2
 
   def options(self, geometry, data: base.DataFields, eval_views: int) -> AudioOptions:
     frames, mel_bins = geometry.input_size
@@ -192,23 +269,83 @@ class AudioModality(base.Modality):
     return [base.RawInput('raw', tf.TensorSpec((None,), tf.string, name='wav'),
                           lambda wav: views_of_wav(wav, opts))]
 
-  def client_inputs(self):
-    return [base.ClientInput('raw', 'wav', ('.wav',), base.read_files)]
+  def preprocessing_spec(self, opts: options_lib.AudioOptions) -> dict:
+    """Eval / serving preprocessing of an audio task (data/audio.py log_mel + eval_views)."""
+    window, hop, fft_length = filterbank.frame_geometry(opts.sample_rate)
+    high_freq = filterbank.HIGH_FREQ
+    return {
+        'modality': 'audio',
+        'input': 'mono float waveform in [-1, 1] at any sample rate (the raw signature reads '
+                 '16-bit PCM WAV: samples / 32768, channels averaged)',
+        'wav': {'sample_width_bytes': 2, 'scale': 1.0 / 32768, 'channels': 'mean'},
+        'resample': {'method': 'fft', 'to': opts.sample_rate,
+                     'compute_dtype': resample_lib.COMPUTE_DTYPE.name,
+                     'doc': 'scipy.signal.resample: rfft, keep the bins below both Nyquist '
+                            'frequencies (an even common length doubles (down) or halves (up) '
+                            'its Nyquist bin), irfft at round_half_even(n * to / rate), times '
+                            'new length / old length; skipped when the rate is already `to`'},
+        'log_mel': {
+            'sample_rate': opts.sample_rate,
+            'subtract_mean': filterbank.SUBTRACT_MEAN,
+            'frame_length': window, 'frame_shift': hop,
+            'frame_length_ms': filterbank.FRAME_LENGTH_MS,
+            'frame_shift_ms': filterbank.FRAME_SHIFT_MS,
+            'fft_length': fft_length,
+            'preemphasis': filterbank.PREEMPHASIS,
+            'window': filterbank.WINDOW,
+            'mel_bins': opts.mel_bins,
+            'low_freq': filterbank.LOW_FREQ,
+            'high_freq': high_freq if high_freq > 0 else 0.5 * opts.sample_rate + high_freq,
+            'log_floor': filterbank.LOG_FLOOR,
+            'compute_dtype': filterbank.COMPUTE_DTYPE.name,
+            'doc': 'Kaldi fbank (torchaudio.compliance.kaldi.fbank, htk_compat, no dither, no '
+                   'energy): clip mean removed; whole frames only (snip_edges); per-frame DC '
+                   'removal; pre-emphasis x[i] - p x[i-1] (x[-1] = x[0]); window; zero-padded '
+                   'rfft; power |X|^2; Kaldi mel filters 1127 ln(1 + f / 700), triangles in '
+                   'mel space, Nyquist row zero; ln(max(mel, log_floor))',
+        },
+        'frames': opts.frames,
+        'pad_value': filterbank.LOG_FLOOR_VALUE,
+        'normalization': {'mean': opts.norm_mean, 'std': opts.norm_std,
+                          'std_scale': audio_lib.NORM_STD_SCALE,
+                          'doc': '(x - mean) / (std_scale * std)'},
+        'channels': opts.channels,
+        'views': {'count': opts.num_views, 'length': opts.frames,
+                  'placement': describe.EVENLY_SPACED,
+                  'doc': 'each view: `frames` log-mel frames from its start, padded at the end '
+                         'with pad_value, normalised, tiled to `channels`'},
+        'limits': {'sample_rate': [opts.min_sample_rate, opts.max_sample_rate],
+                   'max_seconds': opts.max_seconds, 'min_resampled_samples': window,
+                   'doc': 'refused like the raw signature: a rate outside `sample_rate`, a clip '
+                          'longer than max_seconds, or under one analysis window (frame_length '
+                          'samples) once resampled (round_half_even(n * to / rate))'},
+    }
+
+  def warmup_input(self, suffix, geometry):
+    """One second of a 440 Hz tone as a 16 kHz WAV."""
+    del suffix, geometry
+    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000).astype(np.float32)
+    return np.array([tf.audio.encode_wav(tone[:, None], 16_000).numpy()], dtype=object)
+
+  def client_file(self, path, settings):
+    """What media.audio_waveform reads, as a 16-bit PCM WAV of the mono clip resampled to
+    16 kHz (what the converter stores)."""
+    del settings
+    if os.path.isdir(path):
+      raise media.MediaError('a directory of frames is a video, but the task is audio')
+    check_audio_file(path)
+    rate = filterbank.SAMPLE_RATE
+    return wav_bytes(media.audio_waveform(path, rate), rate)
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path, opts):
-    waveform = media.audio_waveform(path, opts.sample_rate)
+    waveform = media.audio_waveform(path, opts.sample_rate, opts.limits)
     return self.payload_features({'waveform': waveform, 'sample_rate': opts.sample_rate})
 
   def write_media_file(self, payload, stem):
     path = stem + '.wav'
-    pcm = np.clip(np.round(np.asarray(payload['waveform']) * 32768.0), -32768,
-                  32767).astype('<i2')
-    with wave.open(path, 'wb') as w:
-      w.setnchannels(1)
-      w.setsampwidth(2)
-      w.setframerate(int(payload['sample_rate']))
-      w.writeframes(pcm.tobytes())
+    with open(path, 'wb') as f:
+      f.write(wav_bytes(payload['waveform'], int(payload['sample_rate'])))
     return path
 
   def synthetic_payload(self, labels, num_classes, geometry, opts, rng):

@@ -10,7 +10,7 @@ method here; the rest of the library looks the modality up and calls it:
   tf.Example     features, parsing into the canonical payload, writing, the TFX schema
   pipelines      training inputs (augmented) and evaluation views of one example
   serving        raw-input signatures (their input specs and in-graph preprocessing) and
-                 how the client turns files into requests
+                 how the client turns a file into a raw-signature input
   media files    conversion of a file (the converter), writing a payload back as a file
                  (the demo prediction), synthetic examples (tests), TFDS payloads
   checkpoints    how a pretrained tokenizer becomes this modality's (kernel, positions)
@@ -29,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from polyvit_tf.configs.errors import ConfigError
+from polyvit_tf.data.media import MediaError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,29 +40,10 @@ class RawInput:
   views: Callable[[tf.Tensor], tf.Tensor]  # one example -> float32 (V, *input_shape)
 
 
-@dataclasses.dataclass(frozen=True)
-class ClientInput:
-  """Files the client sends to the signature `<task>_<suffix>` (input `input_name`)."""
-  suffix: str
-  input_name: str
-  extensions: tuple[str, ...]  # lower-case file extensions; '/' matches a directory
-  read: Callable[[Sequence[str]], np.ndarray]  # paths -> the batched input of one request
-  per_file: bool = False  # one request per file (e.g. decoded videos of different shapes)
-
-  def accepts(self, path: str) -> bool:
-    import os  # pylint: disable=import-outside-toplevel
-    if os.path.isdir(path):
-      return '/' in self.extensions
-    return os.path.splitext(path)[1].lower() in self.extensions
-
-
-def read_files(paths: Sequence[str]) -> np.ndarray:
-  """The bytes of each file, as a string batch (object array) for a raw-input signature."""
-  out = []
-  for path in paths:
-    with open(path, 'rb') as f:
-      out.append(f.read())
-  return np.array(out, dtype=object)
+def warmup_pixels() -> np.ndarray:
+  """uint8 (16, 16, 3) smooth colours: the picture of the image and video warm-up inputs."""
+  y, x = np.mgrid[:16, :16]
+  return np.stack([y * 16, x * 16, (x + y) * 8], -1).astype(np.uint8)
 
 
 class DataFields:
@@ -123,6 +105,7 @@ class Modality:
   media_extensions: tuple[str, ...] = ()  # files the converter reads (folder inputs)
   tfds_feature: str = ''  # the tfds.features class of its input ('' = no TFDS reader)
   tfds_encoded: bool = False  # read that feature encoded (tfds.decode.SkipDecoding)
+  crossmodal_rank: int = 100  # preference as the source of a cross-modal conversion (low first)
 
   def __repr__(self) -> str:
     return f'<modality {self.name}>'
@@ -176,9 +159,24 @@ class Modality:
     """The raw-input signatures of a task (the eval preprocessing, in the graph)."""
     raise NotImplementedError
 
-  def client_inputs(self) -> list[ClientInput]:
-    """How the serving client sends files to those signatures."""
-    return []
+  def preprocessing_spec(self, opts: Any) -> dict | None:
+    """What an app needs to reproduce `raw_inputs` outside TensorFlow, as a JSON-able dict
+    (the TFLite manifest carries it; polyvit_tf/edge/reference_preprocess.py executes the
+    built-in modalities'); None: no description."""
+    return None
+
+  def warmup_input(self, suffix: str, geometry) -> np.ndarray:
+    """A batch of one small valid input of the raw signature `<task>_<suffix>` (the export's
+    TF Serving warm-up requests replay it, so it must pass the decode checks)."""
+    raise NotImplementedError(f'modality {self.name!r} has no warm-up input')
+
+  def client_file(self, path: str, settings: Mapping[str, Any]) -> Any:
+    """The input of one example of the raw signature `<task>_raw` from a file the serving
+    client is given (decoded as the converter decodes files for training), its declared sizes
+    checked against the decode budgets first; MediaError (polyvit_tf.data.media) with the
+    reason when it cannot be used. `settings`: the client's decoding flags (e.g. video_fps,
+    video_short_side), each modality takes what it needs."""
+    raise MediaError(f'the {self.name} modality has no client-side file reader')
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path: str, opts: Any) -> dict[str, tf.train.Feature]:

@@ -3,13 +3,16 @@
 tf.Example payload: `image/encoded` bytes, a JPEG or PNG file as stored. Canonical payload:
 {'image': encoded bytes}. Training: inception crop (`data.inception_crop_area`) and flip
 (`data.random_flip`); evaluation and serving: the whole image resized (one view). Raw-input
-signature `<task>_raw`: `encoded` string (batch,). Heads start LeCun normal and the loss is
-sigmoid cross-entropy (the original code trains images BiT style), multi-label or not.
+signature `<task>_raw`: `encoded` string (batch,); the serving client sends any image PIL
+reads (JPEG / PNG as stored, others re-encoded as PNG, as the converter stores them). Heads
+start LeCun normal and the loss is sigmoid cross-entropy (the original code trains images BiT
+style), multi-label or not.
 The preprocessing itself is polyvit_tf/data/image.py.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -19,16 +22,31 @@ from polyvit_tf.data import errors
 from polyvit_tf.data import features
 from polyvit_tf.data import image as image_lib
 from polyvit_tf.data import media
+from polyvit_tf.data import options as options_lib
 from polyvit_tf.data.options import ImageOptions
 from polyvit_tf.modalities import base
+from polyvit_tf.modalities import describe
 
 ENCODED = 'image/encoded'
-CLIENT_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.gif', '.bmp')
 
 
 def example(example_id: str, labels: int | Sequence[int], encoded: bytes) -> tf.train.Example:
   """An image example; `encoded` is a JPEG or PNG file's bytes."""
   return features.example(example_id, labels, {ENCODED: features.bytes_feature([encoded])})
+
+
+def check_image_file(path: str) -> None:
+  """The picture size in the file's header (PIL reads only the header) is within the decode
+  budget (polyvit_tf.data.options.MAX_IMAGE_PIXELS); MediaError otherwise."""
+  from PIL import Image  # pylint: disable=import-outside-toplevel
+  try:
+    with Image.open(path) as img:
+      width, height = img.size
+  except Exception as e:  # pylint: disable=broad-except  (PIL raises many kinds)
+    raise media.MediaError(f'undecodable image ({type(e).__name__}: {str(e)[:160]})') from None
+  if width * height > options_lib.MAX_IMAGE_PIXELS:
+    raise media.MediaError(f'{width} x {height} pixels exceed the decode budget of '
+                           f'{options_lib.MAX_IMAGE_PIXELS} pixels (max_image_pixels)')
 
 
 def _synthetic_png(labels: Sequence[int], num_classes: int, size, rng) -> bytes:
@@ -58,6 +76,7 @@ class ImageModality(base.Modality):
   media_extensions = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff')
   tfds_feature = 'Image'
   tfds_encoded = True
+  crossmodal_rank = 0  # the preferred source of a missing modality (the original's choice)
 
   def default_loss(self, multilabel: bool) -> str:
     del multilabel
@@ -95,27 +114,53 @@ class ImageModality(base.Modality):
     return image_lib.train_image(image, opts, seed), status
 
   def _view(self, encoded: tf.Tensor, opts: ImageOptions) -> tf.Tensor:
-    """Encoded JPEG/PNG -> float32 (H, W, C) in [-1, 1], the whole image resized."""
-    return image_lib.eval_image(image_lib.decode(encoded, opts.channels), opts)
+    """Encoded JPEG/PNG -> float32 (H, W, C) in [-1, 1], the whole image resized; an
+    InvalidArgumentError naming the limit, before decoding, when the header declares more
+    than `opts.max_pixels` (the decode budget)."""
+    return image_lib.eval_image(image_lib.decode(encoded, opts.channels, opts.max_pixels), opts)
 
   def eval_inputs(self, payload, opts):
-    empty = tf.equal(tf.strings.length(payload['image']), 0)
-    view = tf.cond(empty, lambda: tf.zeros([*opts.size, opts.channels]),
-                   lambda: self._view(payload['image'], opts))
-    return view[None], tf.where(empty, errors.EMPTY, errors.OK)
+    status = image_lib.budget_status(payload['image'], opts)
+    view = tf.cond(tf.equal(status, errors.OK), lambda: self._view(payload['image'], opts),
+                   lambda: tf.zeros([*opts.size, opts.channels]))
+    return view[None], status
 
   # --------------------------------------------------------------------------- serving
   def raw_inputs(self, opts):
     return [base.RawInput('raw', tf.TensorSpec((None,), tf.string, name='encoded'),
                           lambda encoded: self._view(encoded, opts)[tf.newaxis])]
 
-  def client_inputs(self):
-    return [base.ClientInput('raw', 'encoded', CLIENT_EXTENSIONS, base.read_files)]
+  def preprocessing_spec(self, opts: options_lib.ImageOptions) -> dict:
+    """Eval / serving preprocessing of an image task (data/image.py eval_image)."""
+    return {
+        'modality': 'image',
+        'input': 'decoded RGB pixels, uint8 (height, width, 3), any size (the raw signature '
+                 'decodes JPEG / PNG / GIF / BMP with tf.io.decode_image)',
+        'channels': opts.channels,
+        'grayscale': describe.GRAYSCALE if opts.channels == 1 else None,
+        'resize': {'size': list(opts.size), 'keep_aspect_ratio': False,
+                   **describe.bilinear(image_lib.RESIZE_METHOD)},
+        'value_scaling': describe.value_scaling(),
+        'views': {'count': 1},
+        'limits': {'max_pixels': opts.max_pixels,
+                   'doc': 'height x width of the decoded image (the raw signature refuses more)'},
+    }
+
+  def warmup_input(self, suffix, geometry):
+    del suffix, geometry
+    return np.array([tf.io.encode_jpeg(base.warmup_pixels()).numpy()], dtype=object)
+
+  def client_file(self, path, settings):
+    """Any image PIL reads: JPEG / PNG bytes as stored, anything else re-encoded as PNG."""
+    del settings
+    if os.path.isdir(path):
+      raise media.MediaError('a directory of frames is a video, but the task is image')
+    check_image_file(path)
+    return media.image_bytes(path)
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path, opts):
-    del opts
-    return {ENCODED: features.bytes_feature([media.image_bytes(path)])}
+    return {ENCODED: features.bytes_feature([media.image_bytes(path, opts.limits)])}
 
   def write_media_file(self, payload, stem):
     data = bytes(payload['image'])

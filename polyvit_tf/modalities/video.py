@@ -7,7 +7,9 @@ resized (`data.short_side`, 0 = crop * 256 / 224) with scale jitter, a random cr
 colour augmentation; evaluation and serving: temporal x spatial views (`tasks.<t>.eval_views`,
 `data.eval_spatial_views`). Raw-input signatures: `<task>_raw` with `jpeg_frames` string
 (batch, frames) (empty strings pad shorter clips) and `<task>_frames` with `frames` uint8
-(batch, T, H, W, 3). The preprocessing itself is polyvit_tf/data/video.py.
+(batch, T, H, W, 3); the serving client sends a directory of frames, or a video file's frames
+taken as the converter takes them, to `<task>_raw`. The preprocessing itself is
+polyvit_tf/data/video.py.
 """
 
 from __future__ import annotations
@@ -22,14 +24,18 @@ from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.data import errors
 from polyvit_tf.data import features
 from polyvit_tf.data import media
+from polyvit_tf.data import options as options_lib
 from polyvit_tf.data import video as video_lib
 from polyvit_tf.data.options import VideoOptions
 from polyvit_tf.modalities import base
+from polyvit_tf.modalities import describe
+from polyvit_tf.modalities import image as image_modality
 
 FRAMES = 'video/frames'
 FRAME_RATE = 'video/frame_rate'
 FRAME_EXTENSIONS = ('.jpg', '.jpeg', '.png')
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv', '.webm')
+# What the serving client takes frames from a video file at (the converter's defaults).
+DEFAULT_CLIENT_FPS, DEFAULT_CLIENT_SHORT_SIDE = 25.0, 256
 
 
 def example(example_id: str, labels: int | Sequence[int], frames: Sequence[bytes],
@@ -57,36 +63,26 @@ def frame_files(directory: str) -> list[str]:
   """The frame images of a directory, in file-name order."""
   files = sorted(f for f in os.listdir(directory) if f.lower().endswith(FRAME_EXTENSIONS))
   if not files:
-    raise ValueError(f'{directory}: no frame images ({FRAME_EXTENSIONS}).')
+    raise media.MediaError(f'no frame images ({", ".join(FRAME_EXTENSIONS)}) in the directory')
   return [os.path.join(directory, f) for f in files]
 
 
-def decode_video(path: str) -> np.ndarray:
-  """uint8 (T, H, W, 3) RGB frames of a video file (PyAV)."""
+def check_video_file(path: str) -> None:
+  """The video's frame size (FFmpeg's stream parameters) is within the decode budget."""
   import av  # pylint: disable=import-outside-toplevel
-  with av.open(path) as container:
-    frames = [f.to_ndarray(format='rgb24') for f in container.decode(video=0)]
-  if not frames:
-    raise ValueError(f'{path}: no video frames decoded.')
-  return np.stack(frames)
-
-
-def _read_frame_dirs(paths: Sequence[str]) -> np.ndarray:
-  """Frame directories -> string (batch, frames), '' padding the shorter clips."""
-  videos = []
-  for directory in paths:
-    clip = []
-    for path in frame_files(directory):
-      with open(path, 'rb') as f:
-        clip.append(f.read())
-    videos.append(clip)
-  length = max(len(v) for v in videos)
-  return np.array([v + [b''] * (length - len(v)) for v in videos], dtype=object)
-
-
-def _read_video_file(paths: Sequence[str]) -> np.ndarray:
-  (path,) = paths
-  return decode_video(path)[np.newaxis]
+  try:
+    with av.open(path) as container:
+      if not container.streams.video:
+        raise media.MediaError('no video stream')
+      stream = container.streams.video[0]
+      width, height = stream.codec_context.width, stream.codec_context.height
+  except media.MediaError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise media.MediaError(f'undecodable video ({type(e).__name__}: {str(e)[:160]})') from None
+  if width * height > options_lib.MAX_IMAGE_PIXELS:
+    raise media.MediaError(f'{width} x {height} pixels exceed the decode budget of '
+                           f'{options_lib.MAX_IMAGE_PIXELS} pixels (max_image_pixels)')
 
 
 def _synthetic_frames(labels: Sequence[int], num_frames: int, size, rng) -> list[bytes]:
@@ -121,12 +117,19 @@ class VideoModality(base.Modality):
       'frame_stride': 2,  # frames between sampled frames (ViViT: 32 frames at stride 2)
       'short_side': 0,  # short side before cropping; 0 = crop * 256 / 224
       'scale_jitter': (0.9, 1.33),  # training scale jitter (ViViT)
-      'color_augment': False,  # colour jitter / drop (ViViT's Kinetics configs: off)
+      # Colour augmentation (DMVR's color_default_augm, as the original PolyViT and ViViT's
+      # vivit_base_k400 configs: do_color_augment=True): with probability
+      # color_augment_prob brightness, saturation, contrast and hue jitter, then with
+      # probability color_drop_prob grey scale. Images have none (the original code).
+      'color_augment': True,
+      'color_augment_prob': 0.8,
+      'color_drop_prob': 0.1,
       'eval_spatial_views': 0,  # spatial crops per temporal view; 0 = 3 if it divides eval_views
   }
   media_extensions = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v')
   tfds_feature = 'Video'
   tfds_encoded = True
+  crossmodal_rank = 1
 
   def options(self, geometry, data: base.DataFields, eval_views: int) -> VideoOptions:
     try:
@@ -140,7 +143,9 @@ class VideoModality(base.Modality):
         channels=geometry.channels, stride=data.range('frame_stride', 1, integer=True),
         short_side=data.range('short_side', 0, integer=True), augment=bool(data['augment']),
         scale_jitter=data.interval('scale_jitter', 0.0), random_flip=bool(data['random_flip']),
-        color_augment=bool(data['color_augment']), temporal_views=temporal,
+        color_augment=bool(data['color_augment']),
+        color_augment_prob=data.range('color_augment_prob', 0.0, 1.0),
+        color_drop_prob=data.range('color_drop_prob', 0.0, 1.0), temporal_views=temporal,
         spatial_views=spatial)
     if opts.resize_short_side < max(opts.size):
       raise data.error('short_side', f'{opts.resize_short_side} is smaller than the crop '
@@ -168,14 +173,14 @@ class VideoModality(base.Modality):
 
   # ------------------------------------------------------------------------- pipelines
   def train_inputs(self, payload, opts, seed):
-    status = tf.where(tf.equal(tf.shape(payload['frames'])[0], 0), errors.EMPTY, errors.OK)
+    status = video_lib.clip_status(payload['frames'], opts, training=True)
     clip = tf.cond(tf.equal(status, errors.OK),
                    lambda: video_lib.train_clip(payload['frames'], opts, seed),
                    lambda: tf.zeros([opts.num_frames, *opts.size, opts.channels]))
     return clip, status
 
   def eval_inputs(self, payload, opts):
-    status = tf.where(tf.equal(tf.shape(payload['frames'])[0], 0), errors.EMPTY, errors.OK)
+    status = video_lib.clip_status(payload['frames'], opts)
     views = tf.cond(tf.equal(status, errors.OK),
                     lambda: video_lib.eval_views(payload['frames'], opts),
                     lambda: tf.zeros([opts.num_views, opts.num_frames, *opts.size,
@@ -184,27 +189,80 @@ class VideoModality(base.Modality):
 
   # --------------------------------------------------------------------------- serving
   def raw_inputs(self, opts):
+    def views(frames):  # the clip is checked against the decode budgets first
+      return video_lib.eval_views(errors.gated(frames, video_lib.assert_clip(frames, opts)),
+                                  opts)
+
     def from_jpegs(frames):
       # Rows of a batch may have different lengths: empty strings pad the short ones.
-      return video_lib.eval_views(tf.boolean_mask(frames, tf.strings.length(frames) > 0), opts)
+      return views(tf.boolean_mask(frames, tf.strings.length(frames) > 0))
 
     return [
         base.RawInput('raw', tf.TensorSpec((None, None), tf.string, name='jpeg_frames'),
                       from_jpegs),
         base.RawInput('frames', tf.TensorSpec((None, None, None, None, 3), tf.uint8,
-                                              name='frames'),
-                      lambda frames: video_lib.eval_views(frames, opts)),
+                                              name='frames'), views),
     ]
 
-  def client_inputs(self):
-    return [base.ClientInput('raw', 'jpeg_frames', ('/',), _read_frame_dirs),
-            base.ClientInput('frames', 'frames', VIDEO_EXTENSIONS, _read_video_file,
-                             per_file=True)]
+  def preprocessing_spec(self, opts: options_lib.VideoOptions) -> dict:
+    """Eval / serving preprocessing of a video task (data/video.py eval_views)."""
+    return {
+        'modality': 'video',
+        'input': 'decoded RGB frames, uint8 (n, height, width, 3), in time order (the raw '
+                 'signature decodes one JPEG / PNG per frame)',
+        'frames': opts.num_frames,
+        'stride': opts.stride,
+        'frame_indices': '(start + i * stride) mod n for i < frames (a short clip loops)',
+        'channels': opts.channels,
+        'grayscale': describe.GRAYSCALE if opts.channels == 1 else None,
+        'resize': {'short_side': opts.resize_short_side, 'keep_aspect_ratio': True,
+                   'size_doc': 'round_half_even(h * s / min(h, w)), round_half_even(w * s / '
+                               'min(h, w)) in float32',
+                   **describe.bilinear(video_lib.RESIZE_METHOD)},
+        'crop': {'size': list(opts.size),
+                 'doc': 'one spatial view: centred ((h - H) // 2, (w - W) // 2); more: '
+                        'offsets round_half_even(i / (count - 1) * (side - crop)) along the '
+                        'longer side, centred along the other'},
+        'value_scaling': describe.value_scaling(),
+        'views': {'count': opts.num_views, 'temporal': opts.temporal_views,
+                  'spatial': opts.spatial_views, 'length': video_lib.span(opts),
+                  'placement': describe.EVENLY_SPACED,
+                  'order': 'temporal-major: view = t * spatial + s'},
+        'limits': {'max_frames': opts.max_frames, 'max_frame_pixels': opts.max_frame_pixels,
+                   'max_video_pixels': opts.max_video_pixels,
+                   'doc': 'frames of the clip; height x width of a frame; frames decoded x the '
+                          'larger of the decoded and the resized frame size (the raw signature '
+                          'refuses more)'},
+    }
+
+  def warmup_input(self, suffix, geometry):
+    """A clip of 2 T moving 16 x 16 frames: uint8 for `frames`, JPEG for `raw`."""
+    pixels = base.warmup_pixels()
+    frames = np.stack([np.roll(pixels, t, axis=1) for t in range(2 * geometry.input_size[0])])
+    if suffix == 'frames':
+      return frames[np.newaxis]
+    return np.array([[tf.io.encode_jpeg(f).numpy() for f in frames]], dtype=object)
+
+  def client_file(self, path, settings):
+    """A directory of JPEG / PNG frames (in file-name order, as they are), or any video
+    FFmpeg reads as JPEG frames at `video_fps` with the short side resized to
+    `video_short_side` (the converter's defaults): the frames of `<task>_raw`."""
+    if os.path.isdir(path):
+      frames = []
+      for f in frame_files(path):
+        image_modality.check_image_file(f)
+        with open(f, 'rb') as stream:
+          frames.append(stream.read())
+      return frames
+    check_video_file(path)
+    return media.video_frames(path, settings.get('video_fps', DEFAULT_CLIENT_FPS),
+                              settings.get('video_short_side', DEFAULT_CLIENT_SHORT_SIDE),
+                              max_frames=options_lib.MAX_VIDEO_FRAMES)
 
   # ----------------------------------------------------------------------- media files
   def convert_file(self, path, opts):
     frames = media.video_frames(path, opts.video_fps, opts.video_short_side,
-                                opts.video_max_frames)
+                                opts.video_max_frames, limits=opts.limits)
     return _frame_features(frames, opts.video_fps)
 
   def write_media_file(self, payload, stem):

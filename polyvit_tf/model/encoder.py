@@ -145,12 +145,23 @@ class EncoderBlock(keras.layers.Layer):
             'layer_norm_epsilon': self.layer_norm_epsilon, 'seed': self.seed}
 
 
-def drop_path_rates(task_rate: float, num_layers: int) -> list[float]:
-  """Per-layer stochastic-depth rates of the original code: layer l gets l / (L - 1) * rate.
+def drop_path_rates(task_rate: float, num_layers: int,
+                    num_adapt_layers: int = 0) -> list[float]:
+  """Per-layer stochastic-depth rates of layers 0 .. L-1, as the original PolyViT sets them.
 
-  `num_layers` is the full depth L (adaptor + shared layers), so the schedule runs across
-  the adaptor layers into the shared ones (Appendix A: applied along both).
+  Each modality's adaptor stack (layers 0 .. L_adapt-1) ramps on its own: adaptor layer l
+  gets l / max(L_adapt - 1, 1) * rate, so the last adaptor layer drops with the full rate
+  (a single adaptor layer gets 0, the start of every ramp). A shared layer keeps its index
+  in the full stack: layer l gets l / max(L - 1, 1) * rate. This is `get_droplayer_p` of
+  scenic/projects/polyvit/layers.py, called by the tokenizers with their own number of
+  layers and by the shared encoder with L (Appendix A: applied along both adaptor and
+  shared layers). With L_adapt = 0 it is the ViT ramp l / (L - 1).
   """
-  if num_layers <= 1:
-    return [0.0] * num_layers
-  return [task_rate * layer / (num_layers - 1) for layer in range(num_layers)]
+  if not 0 <= num_adapt_layers <= num_layers:
+    raise ValueError(f'num_adapt_layers {num_adapt_layers} must be in [0, {num_layers}].')
+
+  def ramp(layer: int, depth: int) -> float:
+    return task_rate * layer / max(depth - 1, 1)
+
+  return ([ramp(l, num_adapt_layers) for l in range(num_adapt_layers)]
+          + [ramp(l, num_layers) for l in range(num_adapt_layers, num_layers)])

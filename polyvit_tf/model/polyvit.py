@@ -79,7 +79,7 @@ class PolyViT:
   def _build(self, task: str) -> tuple[keras.Model, keras.Model]:
     spec = self.task(task)
     inputs = keras.Input(shape=self.input_shape(task), name=spec.modality)
-    rates = encoder_lib.drop_path_rates(spec.stochastic_depth, self.num_layers)
+    rates = self.drop_path_rates(task)
     x = self.tokenizers[spec.modality](inputs)
     for layer, blk in enumerate(self.adaptors[spec.modality] + self.shared_blocks):
       x = blk(x, drop_path_rate=rates[layer])
@@ -88,6 +88,11 @@ class PolyViT:
     features_model = keras.Model(inputs, features, name=f'polyvit_{task}_features')
     model = keras.Model(inputs, logits, name=f'polyvit_{task}')
     return model, features_model
+
+  def drop_path_rates(self, task: str) -> list[float]:
+    """Stochastic-depth rate of each block `task` runs: its adaptors, then the shared ones."""
+    return encoder_lib.drop_path_rates(self.task(task).stochastic_depth, self.num_layers,
+                                       self.num_adapt_layers)
 
   def model_for(self, task: str) -> keras.Model:
     """The functional model of `task`: modality input (B, ...) -> logits (B, classes)."""

@@ -5,8 +5,9 @@ schedule.step_at(s) (one task, or every task for the accumulated schedule) and t
 kind's rate lr * factor(s) through that kind's traced step function, so every replica and
 every worker runs the same step without communicating.
 State lives on the device and in checkpoints (model, optimizer, global step, per-task data
-positions, RNG states); a restarted run restores the newest checkpoint of its work directory,
-re-opens each task's data stream at its position (skip_batches) and continues the schedule.
+positions, RNG states); a restarted run restores the newest checkpoint of its work directory
+that restores (older ones are tried when the newest is corrupt; checkpointing.py), re-opens
+each task's data stream at its position (skip_batches) and continues the schedule.
 """
 
 from __future__ import annotations
@@ -125,12 +126,13 @@ class Trainer:
 
   `trainable`: 'all' (co-training) or 'heads' (linear probes: the encoder is frozen and run
   in inference mode). `init_fn(model)` replaces `config.init` as the initialisation of a
-  fresh run (the probe uses it to load a trained encoder).
+  fresh run (the probe uses it to load a trained encoder). `restart`: train from step 0 even
+  though the work directory has checkpoints (they are set aside, not deleted).
   """
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str, *, data=None,
                strategy: tf.distribute.Strategy | None = None, trainable: str = 'all',
-               init_fn=None):
+               init_fn=None, restart: bool = False):
     self.schedule, self.rates = validate_config(config)
     if trainable not in ('all', 'heads'):
       raise ValueError(f"trainable must be 'all' or 'heads', got {trainable!r}")
@@ -164,9 +166,9 @@ class Trainer:
         workdir, self.model, self.optimizer, self.step, self.positions,
         max_to_keep=self.spec.train.max_checkpoints_to_keep, strategy=self.strategy)
     self.summaries = summaries_lib.Summaries(workdir, self.tasks, enabled=self.is_chief)
-    restored = self.checkpointer.restore_latest()
-    if restored:
-      logging.info('Resumed from %s at step %d.', restored, int(self.step.numpy()))
+    self.resumed = self.checkpointer.resume(restart=restart)
+    if self.resumed.path:
+      logging.info('Resumed from %s at step %d.', self.resumed.path, int(self.step.numpy()))
     else:
       self._initialise(init_fn)
       if self.is_chief:
@@ -289,11 +291,12 @@ class Trainer:
     self.checkpointer.close()
 
 
-def run(config: ml_collections.ConfigDict, workdir: str, *, data=None) -> dict:
-  """Trains per `config` in `workdir` (resuming from its newest checkpoint), evaluates on
-  the eval split, writes <workdir>/eval/metrics.json and returns
-  {task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}}."""
-  trainer = Trainer(config, workdir, data=data)
+def run(config: ml_collections.ConfigDict, workdir: str, *, data=None,
+        restart: bool = False) -> dict:
+  """Trains per `config` in `workdir` (resuming from its newest good checkpoint, or from
+  step 0 with `restart`), evaluates on the eval split, writes <workdir>/eval/metrics.json and
+  returns {task: {'top1', 'top5', 'loss', ['map'], 'num_examples'}}."""
+  trainer = Trainer(config, workdir, data=data, restart=restart)
   try:
     trainer.train()
     results = trainer.evaluate('eval')

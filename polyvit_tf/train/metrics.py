@@ -3,7 +3,8 @@
 The evaluator gathers every replica's (and every worker's) predictions (the views'
 combined logits and probabilities, polyvit_tf/model/prediction.py), labels and padding masks
 to the host, so the metrics are computed once over ALL examples of the eval set; the scores
-ranked are the probabilities, the ones the exported signatures serve. (The original computes mAP per host and counts padded examples; we do neither.)
+ranked are the probabilities, the ones the exported signatures serve. (The original computes
+mAP per host and counts padded examples; we do neither.)
 
 top-k: an example is a hit when one of its k highest-scoring classes is a positive label
 (single-label: the true class is among the top k; multi-label: "precision@k > 0", the

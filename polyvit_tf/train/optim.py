@@ -12,10 +12,17 @@ weight decay w <- w - lr * (m_hat / (sqrt(v_hat) + eps) + wd * w).
                      task's learning rate. An idle head therefore drifts.
   'freeze_idle'      they are not touched at all, their momentum included.
 
-Gradients are all-reduced (summed) over replicas, clipped to a global norm
-(`optimizer.grad_clip_norm`, 1.0 in the paper; <= 0 disables), and the update is skipped
-entirely (weights, slots and counters unchanged) when the loss or the gradient norm is not
-finite, so the caller can stop with the last good state intact. Slots are float32 (the
+Gradients are clipped to a global norm (`optimizer.grad_clip_norm`, 1.0 in the paper; <= 0
+disables) and all-reduced over replicas, in one of two orders, as the original trainer does:
+  after the all-reduce (image steps): the summed gradient, i.e. the gradient of the mean loss
+                     over the global batch, is clipped;
+  per replica (steps of a modality in `optimizer.clip_per_replica_modalities`, default video
+                     and audio, as ViViT and MBT): each replica's gradient of its OWN mean loss
+                     (N times its share of the sum) is clipped, and the N clipped gradients
+                     are averaged. The reported norm is then the mean of the replicas' norms.
+With one replica the two are the same computation. The update is skipped entirely (weights,
+slots and counters unchanged) when the loss or the gradient norm is not finite, so the
+caller can stop with the last good state intact. Slots are float32 (the
 original keeps momentum in bfloat16). All slots are created in the constructor, before the
 first step; the update runs through `merge_call` + `extended.update`, which is how
 tf.distribute applies one update to every replica's copy (default, Mirrored, MultiWorker, TPU).
@@ -57,6 +64,7 @@ class Optimizer(tf.Module):
     self.momentum = opt.momentum
     self.weight_decay = opt.weight_decay
     self.clip_norm = opt.grad_clip_norm
+    self.per_replica_modalities = frozenset(opt.clip_per_replica_modalities)
     self.freeze_idle = opt.idle_params == 'freeze_idle'
     self.beta1, self.beta2, self.epsilon = opt.beta1, opt.beta2, opt.epsilon
     self._vars = _Untracked(variables)
@@ -78,18 +86,39 @@ class Optimizer(tf.Module):
   def slot(self, name: str, variable) -> tf.Variable:
     return self.slots[name][_slot_name(variable.path)]
 
+  def clips_per_replica(self, modalities) -> bool:
+    """Whether a step over tasks of `modalities` clips per replica: all of them are listed
+    in `optimizer.clip_per_replica_modalities` (an accumulated step mixing modalities clips
+    after the all-reduce), and clipping is on."""
+    modalities = set(modalities)
+    return self.clip_norm > 0 and bool(modalities) and modalities <= self.per_replica_modalities
+
+  def _clip(self, grads: list, norm: tf.Tensor) -> list:
+    scale = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
+    return [g * scale for g in grads]
+
   # ------------------------------------------------------------------- replica context
-  def apply_gradients(self, grads: dict[int, tf.Tensor], lr, loss) -> tuple[tf.Tensor, tf.Tensor]:
+  def apply_gradients(self, grads: dict[int, tf.Tensor], lr, loss, *,
+                      clip_per_replica: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
     """Call in replica context with this replica's gradients by variable index (variables
-    the step does not use are absent). Returns (global norm, ok) after the all-reduce."""
+    the step does not use are absent): its share of the gradient of the global mean loss.
+    `clip_per_replica` (see `clips_per_replica`) clips before the all-reduce. Returns
+    (gradient norm, ok)."""
     ctx = tf.distribute.get_replica_context()
     keys = sorted(grads)
-    reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, [grads[k] for k in keys])
+    local = [grads[k] for k in keys]
     total_loss = ctx.all_reduce(tf.distribute.ReduceOp.SUM, loss)
-    norm = tf.linalg.global_norm(reduced)
-    if self.clip_norm > 0:
-      scale = tf.minimum(1.0, self.clip_norm / tf.maximum(norm, 1e-12))
-      reduced = [g * scale for g in reduced]
+    if clip_per_replica and self.clip_norm > 0:
+      replicas = float(ctx.num_replicas_in_sync)
+      own_norm = tf.linalg.global_norm(local) * replicas  # of this replica's own mean loss
+      *reduced, norm_sum = ctx.all_reduce(tf.distribute.ReduceOp.SUM,
+                                          self._clip(local, own_norm) + [own_norm])
+      norm = norm_sum / replicas
+    else:
+      reduced = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local)
+      norm = tf.linalg.global_norm(reduced)
+      if self.clip_norm > 0:
+        reduced = self._clip(reduced, norm)
     ok = tf.logical_and(tf.math.is_finite(norm), tf.math.is_finite(total_loss))
     by_index = dict(zip(keys, reduced))
     ctx.merge_call(self._apply_cross_replica, args=(by_index, tf.cast(lr, tf.float32), ok))

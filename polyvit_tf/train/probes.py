@@ -1,12 +1,15 @@
 """Linear probes (Sec. 5.4, Appendix D): a frozen encoder, a new linear head per task.
 
-For every task of the probe config, and every learning rate of the grid
-(`eval.probe_learning_rates`, {0.03, 0.1, 0.3} in the paper), a Trainer with only that task
-trains a fresh head (the task's `head_init`) for the task's train_steps, with its warmup, batch
-size and data augmentation, while every other weight stays as loaded from the source work
-directory (the encoder runs in inference mode: no stochastic depth). The learning rate with
-the best validation score (`eval.probe_split`; top-1, or mAP for multi-label tasks) is
-selected and that run's eval-split metrics are reported.
+For every task of the probe config, and every learning rate of the task's grid, a Trainer with
+only that task trains a fresh head (the task's `head_init`) for the task's train_steps, with its
+warmup, batch size and data augmentation, while every other weight stays as loaded from the
+source work directory (the encoder runs in inference mode: no stochastic depth). A task's grid
+is `tasks.<t>.probe_learning_rates` when the task sets it (Table 9: {0.03, 0.1, 0.3} for the
+image probes, one fixed rate for video and audio; `configs/paper.py:table9_probes`), else
+`eval.probe_learning_rates`; the caller (CLI `--learning_rates`) may override both. With
+several rates, the one with the best validation score (`eval.probe_split`; top-1, or mAP for
+multi-label tasks) is selected and that run's eval-split metrics are reported; one rate needs
+no validation run.
 
 Weights come from `polyvit_tf.checkpoints.initialise_from_workdir`: same-named layers are
 copied; a modality the source lacks is converted from one it has (Appendix D: frames summed
@@ -109,30 +112,63 @@ def _score(metrics: dict, multilabel: bool) -> float:
   return -np.inf if value != value else value
 
 
+def task_learning_rates(config: ml_collections.ConfigDict, task: str,
+                        override: Sequence[float] | None = None) -> list[float]:
+  """The probe learning rates of `task`: `override`, else `tasks.<t>.probe_learning_rates`,
+  else `eval.probe_learning_rates` (the config's are checked when it is resolved)."""
+  if override:
+    rates = [float(r) for r in override]
+    if any(not r > 0 for r in rates):
+      raise ConfigError(f'learning_rates must be positive, got {rates}.')
+    return rates
+  spec = specs_lib.resolve(config)
+  return list(spec.training[task].probe_learning_rates or spec.eval.probe_learning_rates)
+
+
+def plan(config: ml_collections.ConfigDict, source_workdir: str, *,
+         learning_rates: Sequence[float] | None = None,
+         tasks: Sequence[str] | None = None) -> dict[str, dict]:
+  """The protocol of every probe run, checked before any data is read: {task: {learning
+  rates, steps, warmup, batch size, augmentation, mixup, label smoothing, eval views, head
+  init, patch size}}. Raises ConfigError naming the key of the first problem."""
+  spec = specs_lib.resolve(config)
+  out = {}
+  for task in list(tasks or spec.task_names):
+    spec.task(task)  # ConfigError naming the config's tasks
+    rates = task_learning_rates(config, task, learning_rates)
+    if (len(rates) > 1 and spec.eval.probe_split == 'validation'
+        and not spec.data[task].splits['validation']):
+      raise ConfigError(f'tasks.{task}.data.validation_split is empty; a learning-rate grid '
+                        'search needs a validation split (or give one learning rate).')
+    cfg = probe_config(config, source_workdir, task, rates[0])
+    loop.validate_config(cfg)
+    probe = specs_lib.resolve(cfg)
+    t, training = probe.task(task), probe.training[task]
+    out[task] = {
+        'modality': t.modality, 'learning_rates': rates, 'train_steps': training.train_steps,
+        'warmup_steps': training.warmup_steps, 'batch_size': training.batch_size,
+        'augment': probe.data[task].augment, 'mixup_alpha': training.mixup_alpha,
+        'label_smoothing': training.label_smoothing, 'eval_views': t.eval_views,
+        'head_init': t.head_init, 'patch_size': list(probe.modality_of(task).patch_size)}
+  return out
+
+
 def run_probe(config: ml_collections.ConfigDict, source_workdir: str, workdir: str, *,
               data=None, learning_rates: Sequence[float] | None = None,
               tasks: Sequence[str] | None = None) -> dict:
-  """Linear probes of the encoder in `source_workdir` on the tasks of `config`.
+  """Linear probes of the encoder in `source_workdir` on the tasks of `config`
+  (`learning_rates` replaces every task's grid).
 
   Returns {task: {'learning_rate': best, 'validation': {lr: metrics}, 'eval': metrics}} and
   writes it to <workdir>/eval/probe.json (and a table to probe.md).
   """
-  spec = specs_lib.resolve(config)
-  rates = [float(r) for r in (learning_rates or spec.eval.probe_learning_rates)]
-  if not rates or any(r <= 0 for r in rates):
-    raise ConfigError(f'learning rates must be positive, got {rates}.')
-  split = spec.eval.probe_split
-  tasks = list(tasks or spec.task_names)
-  for task in tasks:
-    spec.task(task)  # ConfigError naming the config's tasks
-    if len(rates) > 1 and split == 'validation' and not spec.data[task].splits['validation']:
-      raise ConfigError(f'tasks.{task}.data.validation_split is empty; a learning-rate grid '
-                        'search needs a validation split (or give one learning rate).')
-  for task in tasks:  # every probe config is checked before any data is read
-    loop.validate_config(probe_config(config, source_workdir, task, rates[0]))
+  split = specs_lib.resolve(config).eval.probe_split
+  # Every probe config is checked before any data is read.
+  protocol = plan(config, source_workdir, learning_rates=learning_rates, tasks=tasks)
   results = {}
-  for task in tasks:
-    multilabel = spec.task(task).multilabel
+  for task, task_plan in protocol.items():
+    rates = task_plan['learning_rates']
+    multilabel = specs_lib.resolve(config).task(task).multilabel
     runs = {}
     for rate in rates:
       cfg = probe_config(config, source_workdir, task, rate)

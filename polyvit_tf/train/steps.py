@@ -80,6 +80,7 @@ class StepFactory:
     grad_fns = [self._grad_fn(t) for t in kind.tasks]
     optimizer, strategy = self.optimizer, self.strategy
     positions = [self.data_positions[t] for t in kind.tasks]
+    per_replica = optimizer.clips_per_replica([self.model.task(t).modality for t in kind.tasks])
 
     def replica_step(batches, lr):
       total, task_losses = {}, []
@@ -88,7 +89,8 @@ class StepFactory:
         task_losses.append(loss)
         for i, g in grads.items():
           total[i] = g if i not in total else total[i] + g
-      norm, ok = optimizer.apply_gradients(total, lr, tf.add_n(task_losses))
+      norm, ok = optimizer.apply_gradients(total, lr, tf.add_n(task_losses),
+                                           clip_per_replica=per_replica)
       return tuple(task_losses), norm, ok
 
     @tf.function

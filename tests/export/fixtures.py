@@ -18,12 +18,29 @@ import numpy as np
 import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
+from polyvit_tf.configs import specs
 from polyvit_tf.configs import tiny
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import weights
 
+# Stated bounds per TFLite variant, relative to the SavedModel's largest |logit| on the same
+# inputs (random-headed tiny model; the reports show the measured values).
+QUANTIZED_BOUNDS = {  # quantization: (max |logit diff| / max |logit|, minimum top-1 agreement)
+    'float16': (0.02, 0.9),
+    'dynamic_int8': (0.1, 0.8),
+    'int8': (0.6, 0.5),  # full int8 of an untrained transformer is coarse
+}
+
 _LOCK = threading.Lock()
 _CACHE: dict[str, str] = {}
+
+
+def raw_views(config: ml_collections.ConfigDict, task: str, suffix: str = 'raw'):
+  """The raw-input preprocessing of `task` (its modality module's `raw_inputs`, what the
+  signature `<task>_<suffix>` runs): one example -> float32 (V, *input_shape)."""
+  spec = specs.resolve(config)
+  raw_inputs = spec.modality_of(task).impl.raw_inputs(spec.data[task].options)
+  return {r.suffix: r for r in raw_inputs}[suffix].views
 
 
 def tiny_config() -> ml_collections.ConfigDict:

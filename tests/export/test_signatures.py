@@ -22,6 +22,19 @@ def _sigmoid(x):
   return 1 / (1 + np.exp(-x))
 
 
+def test_view_combination_default_and_activation_are_recorded(exported_dir):
+  """The export records how its probabilities are made: views averaged as logits by default
+  (ViViT / Scenic; also when a config lacks the key), the activation of each task's loss."""
+  config = fixtures.tiny_config()
+  assert specs.resolve(config).eval.view_averaging == 'logits'
+  del config.eval['view_averaging']
+  assert specs.resolve(config).eval.view_averaging == 'logits'
+  meta = savedmodel.read_metadata(exported_dir)
+  assert {t: (m['activation'], m['view_averaging']) for t, m in meta['tasks'].items()} == {
+      'audio_a': ('sigmoid', 'logits'), 'image_a': ('sigmoid', 'logits'),
+      'image_b': ('sigmoid', 'logits'), 'video_a': ('softmax', 'logits')}
+
+
 def test_signature_names_inputs_and_default(exported_dir, loaded, run):
   config, model = run
   expected = set()
@@ -78,18 +91,11 @@ def test_class_names_embedded(loaded):
   assert sorted(n.decode() for n in names) == [f'class_{i}' for i in range(5)]
 
 
-def _raw(config, task, suffix='raw'):
-  """The task's raw-input preprocessing of one example (its modality module's)."""
-  spec = specs.resolve(config)
-  raw_inputs = spec.modality_of(task).impl.raw_inputs(spec.data[task].options)
-  return {r.suffix: r for r in raw_inputs}[suffix].views
-
-
 def test_raw_image_signature_is_eval_preprocessing(loaded, run):
   config, model = run
   encoded = [fixtures.image_bytes(0), fixtures.image_bytes(1, size=(20, 30), fmt='png')]
   out = loaded.signatures['image_a_raw'](encoded=tf.constant(encoded))
-  x = np.concatenate([_raw(config, 'image_a')(tf.constant(e)) for e in encoded])
+  x = np.concatenate([fixtures.raw_views(config, 'image_a')(tf.constant(e)) for e in encoded])
   np.testing.assert_allclose(out['logits'].numpy(), model.model_for('image_a')(x).numpy(),
                              atol=1e-5)
 
@@ -99,13 +105,13 @@ def test_raw_audio_signature_averages_views(loaded, run):
   wavs = [fixtures.wav_bytes(0), fixtures.wav_bytes(1, seconds=0.7, rate=22050)]
   out = loaded.signatures['audio_a_raw'](wav=tf.constant(wavs))
   assert specs.resolve(config).data['audio_a'].num_views == 2
-  views = np.stack([_raw(config, 'audio_a')(tf.constant(w)) for w in wavs])
+  views = np.stack([fixtures.raw_views(config, 'audio_a')(tf.constant(w)) for w in wavs])
   view_logits = model.model_for('audio_a')(views.reshape((-1,) + views.shape[2:])).numpy()
   view_logits = view_logits.reshape(2, 2, -1)
   assert np.abs(view_logits[:, 0] - view_logits[:, 1]).max() > 1e-3  # the views differ
   np.testing.assert_allclose(out['logits'].numpy(), view_logits.mean(1), atol=1e-5)
-  # eval.view_averaging = 'probs' (multi-label: sigmoid per class).
-  np.testing.assert_allclose(out['probabilities'].numpy(), _sigmoid(view_logits).mean(1),
+  # eval.view_averaging = 'logits', the default (multi-label: sigmoid per class of the mean).
+  np.testing.assert_allclose(out['probabilities'].numpy(), _sigmoid(view_logits.mean(1)),
                              atol=1e-5)
 
 
@@ -121,10 +127,10 @@ def test_raw_video_signatures_jpeg_and_uint8(loaded, run):
   np.testing.assert_allclose(via_frames['logits'].numpy()[0], out['logits'].numpy()[0],
                              atol=1e-5)
   for row, clip in enumerate((jpegs, fixtures.jpeg_frames(short))):
-    views = _raw(config, 'video_a')(tf.constant(clip)).numpy()
+    views = fixtures.raw_views(config, 'video_a')(tf.constant(clip)).numpy()
     logits = model.model_for('video_a')(views).numpy()
     np.testing.assert_allclose(out['logits'].numpy()[row], logits.mean(0), atol=1e-5)
-    np.testing.assert_allclose(out['probabilities'].numpy()[row], _softmax(logits).mean(0),
+    np.testing.assert_allclose(out['probabilities'].numpy()[row], _softmax(logits.mean(0)),
                                atol=1e-5)
 
 
@@ -145,12 +151,15 @@ def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   assert (os.path.basename(first), os.path.basename(second)) == ('7', '8')
   assert savedmodel.latest_version_dir(out) == second
   assert sorted(os.listdir(out)) == ['7', '8']  # no temporary directory left behind
-  # TF Serving warm-up requests: one per tensor signature, replayable.
+  # TF Serving warm-up requests: one per signature (raw ones with real media), replayable.
   from tensorflow_serving.apis import prediction_log_pb2
   path = os.path.join(exported_dir, 'assets.extra', savedmodel.WARMUP_FILE)
   logs = [prediction_log_pb2.PredictionLog.FromString(r)
           for r in tf.data.TFRecordDataset(path).as_numpy_iterator()]
-  assert [l.predict_log.request.model_spec.signature_name for l in logs] == model.task_names
+  names = [l.predict_log.request.model_spec.signature_name for l in logs]
+  assert names == list(savedmodel.read_metadata(exported_dir)['signatures']) + [
+      'serving_default']
+  assert {'audio_a_raw', 'image_a_raw', 'video_a_raw', 'video_a_frames'} <= set(names)
   with open(os.path.join(exported_dir, 'assets.extra', savedmodel.METADATA_FILE)) as f:
     meta = json.load(f)
   assert meta['tasks']['video_a']['signatures'] == {

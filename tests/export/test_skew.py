@@ -92,16 +92,19 @@ def test_evaluated_blessed_and_served_predictions_agree(loaded, run, media, task
     np.testing.assert_allclose(other_probabilities, probabilities, atol=1e-6, rtol=0,
                                err_msg=name)
     np.testing.assert_allclose(other_logits, logits, atol=1e-5, rtol=0, err_msg=name)
-  # The activation rule, with the views' probabilities averaged (eval.view_averaging=probs).
+  # The activation rule, the views combined as eval.view_averaging says (the default: logits).
   x = next(pipeline.eval_dataset(config, task, split='eval').as_numpy_iterator())['inputs']
   views = model.model_for(task)(x.reshape((-1,) + x.shape[2:])).numpy().reshape(
       x.shape[0], x.shape[1], -1).astype(np.float64)
-  if model.task(task).loss == 'sigmoid_xent':
-    expected = (1 / (1 + np.exp(-views))).mean(1)
-  else:
-    e = np.exp(views - views.max(-1, keepdims=True))
-    expected = (e / e.sum(-1, keepdims=True)).mean(1)
-  np.testing.assert_allclose(probabilities, expected, atol=1e-6, rtol=0)
+
+  def act(z):
+    if model.task(task).loss == 'sigmoid_xent':
+      return 1 / (1 + np.exp(-z))
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+  assert config.eval.view_averaging == 'logits'
+  np.testing.assert_allclose(probabilities, act(views.mean(1)), atol=1e-6, rtol=0)
   assert (model.task('image_a').loss, model.task('audio_a').multilabel) == ('sigmoid_xent', True)
 
 

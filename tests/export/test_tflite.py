@@ -1,16 +1,22 @@
 """TFLite: multi-signature files agree with the SavedModel; sizes, labels and quantization."""
 
+import dataclasses
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.lite.tools import flatbuffer_utils
 
+from polyvit_tf.edge import reference_preprocess
 from polyvit_tf.export import demo_data
 from polyvit_tf.export import report as report_lib
+from polyvit_tf.export import preprocessing_spec
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import tflite as tflite_lib
+from tests.export import fixtures
 
 TASKS = ['image_a', 'video_a']  # two modalities keep the conversions few
 
@@ -68,15 +74,61 @@ def test_labels_and_manifest(float32_report, exported_dir):
   assert manifest['tasks']['video_a']['shape'] == meta['signatures']['video_a']['shape']
   assert os.path.exists(os.path.join(os.path.dirname(path),
                                      manifest['tasks']['image_a']['labels']))
+  config = savedmodel.read_config(exported_dir)
+  for task, entry in manifest['tasks'].items():
+    assert entry['preprocessing'] == json.loads(json.dumps(
+        preprocessing_spec.for_task(config, task)))
+    assert entry['class_names'] == meta['tasks'][task]['class_names']
+    assert entry['combine_views']['mode'] == config.eval.view_averaging
+  video = manifest['tasks']['video_a']['preprocessing']
+  assert (video['views']['count'], video['frames']) == (2, 4)
 
 
-# Stated bounds per variant, relative to the SavedModel's largest |logit| on the same inputs
-# (random-headed tiny model, synthetic inputs; the report shows the measured values).
-BOUNDS = {  # quantization: (max |logit diff| / max |logit|, minimum top-1 agreement)
-    'float16': (0.02, 0.9),
-    'dynamic_int8': (0.1, 0.8),
-    'int8': (0.6, 0.5),  # full int8 of an untrained transformer is coarse
-}
+def test_manifest_is_embedded_in_the_model(float32_report, tmp_path):
+  path = float32_report.path
+  manifest = {k: v for k, v in tflite_lib.read_manifest(path).items() if k != 'agreement'}
+  assert reference_preprocess.read_embedded_manifest(path) == manifest
+  with open(path, 'rb') as f:
+    flatbuffer = f.read()
+  again = tflite_lib.embed_manifest(flatbuffer, {**manifest, 'model': 'other'})
+  names = [m.name for m in flatbuffer_utils.convert_bytearray_to_object(again).metadata]
+  assert names.count(reference_preprocess.METADATA_NAME.encode()) == 1  # replaced
+  assert b'CONVERSION_METADATA' in names  # the converter's own entry is kept
+  assert reference_preprocess.read_embedded_manifest(again)['model'] == 'other'
+  # The rewritten model still runs and gives the same logits.
+  (tmp_path / 'again.tflite').write_bytes(again)
+  x = np.zeros((1, 32, 32, 3), np.float32)
+  outs = [tf.lite.Interpreter(model_path=p).get_signature_runner('image_a')(image=x)['logits']
+          for p in (path, str(tmp_path / 'again.tflite'))]
+  np.testing.assert_array_equal(*outs)
+
+
+def test_agreement_gate(float32_report, tmp_path, caplog):
+  r = dataclasses.replace(float32_report, path=str(tmp_path / 'm.tflite'), single_task_paths={})
+  shutil.copy(float32_report.path, r.path)
+  tflite_lib.write_manifest(tflite_lib.read_manifest(float32_report.path), r.path)
+  assert report_lib.check_agreement(r, 1.0) == []  # float32 agrees on every example
+  agreement = tflite_lib.read_manifest(r.path)['agreement']
+  assert agreement['action'] == 'passed' and agreement['tasks']['image_a']['top1_agreement'] == 1
+  assert '| float32 | 1.0 | - | passed |' in report_lib.format_report([r])
+  low = dataclasses.replace(r, tasks=[dataclasses.replace(r.tasks[0], top1_agreement=0.75),
+                                      *r.tasks[1:]])
+  with pytest.raises(report_lib.AgreementError,
+                     match=rf'{r.tasks[0].task}: top-1 agreement 0.750 over 12 examples'):
+    report_lib.check_agreement(low, 0.9)
+  assert tflite_lib.read_manifest(r.path)['agreement']['action'] == 'refused'
+  with caplog.at_level('WARNING'):
+    assert report_lib.check_agreement(low, 0.9, allow_low_agreement=True) == [r.tasks[0].task]
+  assert 'LOW AGREEMENT, KEPT BECAUSE ALLOWED' in caplog.text
+  assert f'| float32 | 0.9 | {r.tasks[0].task} | kept (--allow_low_agreement) |' in (
+      report_lib.format_report([low]))
+  with pytest.raises(ValueError, match='min_top1_agreement must be in'):
+    report_lib.check_agreement(r, 1.5)
+  report_lib.remove_variant(low)
+  assert sorted(os.listdir(tmp_path)) == []
+
+
+BOUNDS = fixtures.QUANTIZED_BOUNDS
 
 
 @pytest.mark.parametrize('quantization', sorted(BOUNDS))

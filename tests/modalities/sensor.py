@@ -122,8 +122,17 @@ class SensorModality(modalities.Modality):
     return [modalities.RawInput('raw', tf.TensorSpec((None,), tf.string, name='csv'),
                                 lambda text: _views(_from_csv(text), opts))]
 
-  def client_inputs(self):
-    return [modalities.ClientInput('raw', 'csv', ('.csv',), modalities.read_files)]
+  def warmup_input(self, suffix, geometry):
+    del suffix
+    rows = np.zeros((geometry.input_size[0], geometry.channels))
+    return np.array([('\n'.join(','.join('0' for _ in r) for r in rows)).encode()],
+                    dtype=object)
+
+  def client_file(self, path, settings):
+    del settings
+    self.convert_file(path, None)  # a readable CSV of samples, or MediaError
+    with open(path, 'rb') as f:
+      return f.read()
 
   def convert_file(self, path, opts):
     del opts

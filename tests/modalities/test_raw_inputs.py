@@ -17,6 +17,7 @@ from polyvit_tf.data import records
 from polyvit_tf.modalities import audio as audio_modality
 from polyvit_tf.modalities import image as image_modality
 from polyvit_tf.modalities import video as video_modality
+from tests.export import fixtures
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -40,33 +41,26 @@ def media():
   }
 
 
-def _raw(config, task: str, suffix: str = 'raw'):
-  """The task's raw-input preprocessing of one example (one example -> its views)."""
-  spec = specs.resolve(config)
-  raw_inputs = spec.modality_of(task).impl.raw_inputs(spec.data[task].options)
-  return {r.suffix: r for r in raw_inputs}[suffix].views
-
-
 def test_shapes(tiny_data, media):
   config = tiny_data
-  image = _raw(config, 'image_a')(tf.constant(media['image']))
+  image = fixtures.raw_views(config, 'image_a')(tf.constant(media['image']))
   assert image.shape == (1, 32, 32, 3) and image.dtype == tf.float32
   assert -1.0 <= float(tf.reduce_min(image)) and float(tf.reduce_max(image)) <= 1.0
-  audio = _raw(config, 'audio_a')(tf.constant(media['wav']))
+  audio = fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav']))
   assert audio.shape == (3, 64, 16, 1)
-  video = _raw(config, 'video_a', 'frames')(tf.constant(media['frames']))
+  video = fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames']))
   assert video.shape == (6, 4, 32, 32, 3)
 
 
 def test_wav_equals_waveform_and_encoded_frames_equal_pixels(tiny_data, media):
   config = tiny_data
   opts = specs.resolve(config).data['audio_a'].options
-  from_wav = _raw(config, 'audio_a')(tf.constant(media['wav']))
+  from_wav = fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav']))
   samples = np.frombuffer(media['wav'][44:], '<i2') / 32768.0  # the WAV's 16-bit samples
   from_wave = audio_modality.views_of_waveform(samples.astype(np.float32), 44_100, opts)
   np.testing.assert_allclose(from_wav, from_wave, atol=1e-5)
-  a = _raw(config, 'video_a', 'frames')(tf.constant(media['frames']))
-  b = _raw(config, 'video_a')(tf.constant(media['encoded_frames'] + [b'', b'']))  # padding
+  a = fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames']))
+  b = fixtures.raw_views(config, 'video_a')(tf.constant(media['encoded_frames'] + [b'', b'']))  # padding
   np.testing.assert_array_equal(a, b)
 
 
@@ -82,9 +76,9 @@ def test_eval_dataset_uses_the_same_preprocessing(tiny_data, media, tmp_path):
     records.write_split(str(tmp_path / task), 'test', [example])
     config.tasks[task].data.source = f'tfrecord:{tmp_path / task}'
   expected = {
-      'image_a': _raw(config, 'image_a')(tf.constant(media['image'])),
-      'audio_a': _raw(config, 'audio_a')(tf.constant(media['wav'])),
-      'video_a': _raw(config, 'video_a', 'frames')(tf.constant(media['frames'])),
+      'image_a': fixtures.raw_views(config, 'image_a')(tf.constant(media['image'])),
+      'audio_a': fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav'])),
+      'video_a': fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames'])),
   }
   for task in examples:
     (batch,) = list(pipeline.eval_dataset(config, task, batch_size=1))
@@ -93,7 +87,7 @@ def test_eval_dataset_uses_the_same_preprocessing(tiny_data, media, tmp_path):
 
 def test_runs_in_a_saved_model_signature(tiny_data, media, tmp_path):
   config = tiny_data
-  image, audio, video = (_raw(config, t) for t in ('image_a', 'audio_a', 'video_a'))
+  image, audio, video = (fixtures.raw_views(config, t) for t in ('image_a', 'audio_a', 'video_a'))
 
   class Pre(tf.Module):
 

@@ -62,6 +62,16 @@ def test_gap_pooling_averages_patch_tokens(model):
 
 def test_stochastic_depth_schedule_and_no_rescaling():
   assert encoder_lib.drop_path_rates(0.3, 4) == pytest.approx([0.0, 0.1, 0.2, 0.3])
+  # B with L_adapt = 6 (scenic polyvit get_droplayer_p): each adaptor stack ramps 0 .. rate
+  # on its own, the shared layers keep l / (L - 1).
+  assert encoder_lib.drop_path_rates(0.3, 12, 6) == pytest.approx(
+      [0.0, 0.06, 0.12, 0.18, 0.24, 0.3] + [0.3 * l / 11 for l in range(6, 12)])
+  assert encoder_lib.drop_path_rates(0.3, 12, 1) == pytest.approx(
+      [0.0] + [0.3 * l / 11 for l in range(1, 12)])  # one adaptor layer: 0 (max(n-1, 1))
+  assert encoder_lib.drop_path_rates(0.3, 12, 12) == encoder_lib.drop_path_rates(0.3, 12)
+  assert encoder_lib.drop_path_rates(0.3, 1) == [0.0]
+  with pytest.raises(ValueError, match='num_adapt_layers 5'):
+    encoder_lib.drop_path_rates(0.3, 4, 5)
   layer = encoder_lib.DropPath(seed=3)
   x = np.ones((4000, 2, 3), 'float32')
   y = np.asarray(layer(x, rate=0.3, training=True))
@@ -70,6 +80,24 @@ def test_stochastic_depth_schedule_and_no_rescaling():
   assert np.all(y == kept[:, None, None])  # one decision per example
   assert abs(1 - kept.mean() - 0.3) < 0.03
   np.testing.assert_array_equal(layer(x, rate=0.3, training=False), x)
+
+
+def test_each_block_runs_with_its_own_rate(monkeypatch):
+  config = tiny.get_config()
+  config.model.num_layers, config.model.num_adapt_layers = 4, 2
+  m = PolyViT(config, seed=0)
+  assert m.drop_path_rates('audio_a') == pytest.approx([0.0, 0.3, 0.2, 0.3])
+  seen = {}
+  call = encoder_lib.EncoderBlock.call
+
+  def spy(self, x, drop_path_rate=0.0, training=None):
+    seen[self.name] = drop_path_rate
+    return call(self, x, drop_path_rate=drop_path_rate, training=training)
+
+  monkeypatch.setattr(encoder_lib.EncoderBlock, 'call', spy)
+  m.model_for('audio_a')(_x(m, 'audio_a'), training=True)
+  assert seen == pytest.approx({'adaptor_audio_block_0': 0.0, 'adaptor_audio_block_1': 0.3,
+                                'shared_block_2': 0.2, 'shared_block_3': 0.3})
 
 
 def test_stochastic_depth_only_for_tasks_that_set_it(model):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from polyvit_tf.configs import base
 from polyvit_tf.configs import specs
 from polyvit_tf.configs import tiny
 from polyvit_tf.model import prediction
@@ -28,6 +29,17 @@ def test_the_activation_is_the_one_the_loss_trains():
   assert rules == {'audio_a': 'sigmoid', 'image_a': 'sigmoid', 'image_b': 'sigmoid',
                    'video_a': 'softmax'}
   assert not spec.task('image_a').multilabel
+
+
+def test_view_averaging_default_is_logits_as_vivit():
+  assert base.base_config().eval.view_averaging == 'logits'
+  assert specs.resolve(tiny.get_config()).eval.view_averaging == 'logits'
+  # Views that disagree: averaging logits and averaging probabilities pick different classes.
+  views = np.array([[[4.0, 0.0, 0.0], [-4.0, 1.0, 0.0]]], np.float32)
+  best = {how: int(np.argmax(prediction.combine_views(
+      views, prediction.PredictionSpec(3, 'softmax', how)).probabilities[0]))
+          for how in ('logits', 'probs')}
+  assert best == {'logits': 1, 'probs': 0}
 
 
 @pytest.mark.parametrize('activation', ['sigmoid', 'softmax'])

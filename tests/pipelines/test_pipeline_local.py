@@ -3,7 +3,8 @@
 One tiny demo run goes through every component and ends blessed, pushed and with a TFLite
 artifact; a second run with unreachable thresholds reuses the trained model from the cache,
 is not blessed and pushes nothing; a data set with out-of-range labels and a missing feature
-stops at the validation gate, before the Trainer.
+stops at the validation gate, before the Trainer. The evaluator is never taken from the cache:
+its baseline is the model served from the serving directory.
 """
 
 from __future__ import annotations
@@ -26,19 +27,9 @@ from polyvit_tf.configs import demo
 from polyvit_tf.data import features
 from polyvit_tf.data import records
 from polyvit_tf.modalities import image as image_modality
+from tests.pipelines import tiny
 
 pytestmark = pytest.mark.slow
-
-
-def _tiny_demo_config(data_dir: str):
-  config = demo.get_config('small')
-  for task in config.tasks.keys():
-    t = config.tasks[task]
-    t.train_steps, t.warmup_steps = 3, 1
-    t.data.data_dir = data_dir
-  config.eval.max_examples = 32
-  config.train.checkpoint_every_steps = 100
-  return config
 
 
 def _producer(store, artifact_id: int):
@@ -57,7 +48,7 @@ def _inputs(store, execution_id: int) -> list:
 @pytest.fixture(scope='module')
 def demo_runs(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('pipeline'))
-  config = _tiny_demo_config(str(tmp_path_factory.mktemp('demo_data')))
+  config = tiny.demo_config(str(tmp_path_factory.mktemp('demo_data')))
   first = run_local.run(config, root)
   rerun = run_local.run(config, root)  # same config: everything reused, nothing re-pushed
   for task in config.tasks.keys():
@@ -96,6 +87,7 @@ def test_rerun_reuses_the_cache_and_does_not_push_the_same_model_again(demo_runs
   root, first, rerun, _ = demo_runs
   for node in ('PolyViTExampleGen', 'StatisticsGen', 'Trainer'):
     assert rerun.states[node] == 'CACHED', (node, rerun.states)
+  assert rerun.states['PolyViTEvaluator'] == 'COMPLETE'  # never cached: reads what is served
   assert rerun.blessed is True and rerun.new_model is False
   assert rerun.metrics == first.metrics  # the evaluator re-ran on the same model and data
   assert rerun.pushed_to is None and rerun.tflite == []

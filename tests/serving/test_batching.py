@@ -113,3 +113,47 @@ def test_bounded_load_with_and_without_batching(exported_base, capsys):
   batcher_note = results['batching'].notes[0]
   batches, rows = (int(w) for w in batcher_note.split()[:4:3])
   assert rows == 56 and batches < rows  # 48 + 8 warm-up rows, merged into fewer batches
+
+
+def test_admission_counts_requests_bytes_and_client_shares():
+  """A client filling the queue is refused at its share; another client still gets in."""
+  release = threading.Event()
+
+  def slow(signature, inputs):
+    release.wait(10)
+    return {'y': inputs['x']}
+
+  b = batching.Batcher(slow, batching.BatchingParameters(
+      max_batch_size=1, batch_timeout_micros=0, max_enqueued_batches=8, num_batch_threads=1),
+      batching.Admission(max_requests=6, max_bytes=1000, client_share=0.5))
+  assert b.limits == {'rows': 8, 'requests': 6, 'bytes': 1000}
+  threads = []
+
+  def submit(client, nbytes=10):
+    t = threading.Thread(target=b.submit, args=('s', {'x': np.zeros((1, 1))}),
+                         kwargs=dict(client=client, nbytes=nbytes), daemon=True)
+    t.start()
+    threads.append(t)
+
+  def wait_queued(n):
+    deadline = time.time() + 10
+    while b._usage.total['requests'] < n and time.time() < deadline:  # pylint: disable=protected-access
+      time.sleep(0.01)
+
+  submit('hostile')  # runs (and blocks the only batch thread)
+  time.sleep(0.2)
+  for i in range(3):
+    submit('hostile')
+    wait_queued(i + 1)
+  with pytest.raises(batching.QueueFullError, match='client hostile has 3 requests waiting, '
+                     'its share of the batching queue is 3 requests'):
+    b.submit('s', {'x': np.zeros((1, 1))}, client='hostile', nbytes=10)
+  with pytest.raises(batching.QueueFullError, match='bytes waiting, limit 1000 bytes'):
+    b.submit('s', {'x': np.zeros((1, 1))}, client='good', nbytes=990)
+  submit('good')
+  wait_queued(4)
+  release.set()
+  for t in threads:
+    t.join(10)
+  assert b.rows_run == 5
+  b.close()

@@ -3,6 +3,8 @@
 `--config=tests/train/configs.py:<variant>`:
   base     image_a (10 classes) + audio_a (6 classes, multi-label, stochastic depth 0.3)
   equiv    no stochastic depth (strategy-equivalence tests: replicas draw their own masks)
+           and every step clipped after the all-reduce (per-replica clipping of the audio
+           steps, the default, makes N replicas differ from one device by design)
   resume   more steps, a checkpoint every 5 steps (kill-and-resume test)
 """
 
@@ -28,7 +30,10 @@ def get_config(arg: str = 'base') -> ml_collections.ConfigDict:
                                   multilabel=True,
                                   stochastic_depth=0.0 if arg == 'equiv' else 0.3),
   }
-  return base.assemble(
+  config = base.assemble(
       model, modalities, tasks, name=f'train_test_{arg}',
       train=dict(log_every_steps=1, checkpoint_every_steps=5 if resume else 0),
       eval=dict(batch_size=8))
+  if arg == 'equiv':
+    config.optimizer.clip_per_replica_modalities = ()
+  return config

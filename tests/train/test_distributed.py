@@ -71,3 +71,28 @@ def test_mirrored_and_multi_worker_equal_one_device(tmp_path):
   assert all(np.array_equal(resumed[k], mirrored[k]) for k in mirrored)  # exact resume
   with open(tmp_path / 'multi_worker' / 'eval' / 'metrics.json') as f:
     assert json.load(f)['image_a']['num_examples'] == 37
+
+
+@pytest.mark.slow
+def test_clipping_placement_differs_on_two_replicas(tmp_path):
+  """optimizer.clip_per_replica_modalities under MirroredStrategy (2 CPU devices): replica
+  gradients (3, 0, 0) and (0, 0, 0.4), shares of the global mean-loss gradient, lr 1."""
+  log = tmp_path / 'clip.log'
+  _finish(_start(['-m', 'tests.train.clip_runner', str(tmp_path)], log), log)
+  line = next(l for l in log.read_text().splitlines() if l.startswith('CLIP_RESULT '))
+  r = json.loads(line[len('CLIP_RESULT '):])
+  assert r['replicas'] == 2
+  # After the all-reduce: the sum (3, 0, 0.4) is clipped to norm 1.
+  total = np.array([3.0, 0.0, 0.4])
+  after = np.array([1.0, -2.0, 0.5]) - total / np.linalg.norm(total)
+  np.testing.assert_allclose(r['after']['a'] + r['after']['b'][0], after, atol=1e-6)
+  assert r['after']['norm'] == pytest.approx(np.linalg.norm(total))
+  # Per replica: each replica's own mean-loss gradient (2x its share), (6, 0, 0) and
+  # (0, 0, 0.8), is clipped to norm 1 -> (1, 0, 0) and (0, 0, 0.8); their mean is applied.
+  per_replica = np.array([1.0, -2.0, 0.5]) - np.array([0.5, 0.0, 0.4])
+  np.testing.assert_allclose(r['per_replica']['a'] + r['per_replica']['b'][0], per_replica,
+                             atol=1e-6)
+  assert r['per_replica']['norm'] == pytest.approx((6.0 + 0.8) / 2)
+  print(f'one step: max |per-replica - after| = {np.abs(per_replica - after).max():.4g}; '
+        f'4 audio training steps: max |weights difference| = {r["train_max_diff"]:.4g}')
+  assert r['train_max_diff'] > 1e-3  # the audio steps of a real run clip per replica

@@ -71,6 +71,29 @@ def test_global_norm_clipping():
   np.testing.assert_allclose(b.numpy(), [[0.5 - 0.8]], rtol=1e-6)
 
 
+def test_clipping_placement_per_modality_and_equal_on_one_replica():
+  cfg = _config()
+  opt = optim.Optimizer(cfg, _variables())
+  assert tuple(cfg.optimizer.clip_per_replica_modalities) == ('video', 'audio')  # original
+  assert opt.clips_per_replica(['video']) and opt.clips_per_replica(['audio'])
+  assert not opt.clips_per_replica(['image'])
+  assert not opt.clips_per_replica(['audio', 'image'])  # accumulated over mixed modalities
+  assert not optim.Optimizer(_config(grad_clip_norm=0.0), _variables()).clips_per_replica(
+      ['audio'])
+  results = []
+  for per_replica in (False, True):  # one replica: the same computation
+    a, b = _variables()
+    opt = optim.Optimizer(_config(), [a, b])
+    strategy = tf.distribute.get_strategy()
+    norm, _ = strategy.run(lambda: opt.apply_gradients(  # noqa: B023
+        {0: tf.constant([3.0, 0.0]), 1: tf.constant([[4.0]])}, tf.constant(1.0),
+        tf.constant(1.0), clip_per_replica=per_replica))  # noqa: B023
+    results.append((float(norm), a.numpy(), b.numpy()))
+  assert results[0][0] == results[1][0] == pytest.approx(5.0)
+  np.testing.assert_array_equal(results[0][1], results[1][1])
+  np.testing.assert_array_equal(results[0][2], results[1][2])
+
+
 def test_non_finite_gradient_or_loss_changes_nothing():
   a, b = _variables()
   opt = optim.Optimizer(_config(), [a, b])
@@ -94,6 +117,7 @@ def test_adamw_closed_form():
 
 
 def test_config_errors_name_the_key():
-  for field, value in (('name', 'lamb'), ('idle_params', 'sometimes'), ('momentum', 1.5)):
+  for field, value in (('name', 'lamb'), ('idle_params', 'sometimes'), ('momentum', 1.5),
+                       ('clip_per_replica_modalities', ('video', 'text'))):
     with pytest.raises(ConfigError, match=f'optimizer.{field}'):
       specs.resolve(_config(**{field: value})).optimizer
