@@ -9,57 +9,41 @@
                                                     TF Serving replays them at load
 
 A version is written to a temporary directory beside it and renamed into place, so a server
-watching `<out>` never sees a half-written version.
+watching `<out>` never sees a half-written version. The version (default: 1 + the highest
+under `<out>`) is the directory's name and polyvit_export.json's `version`
+(polyvit_tf/versions.py: the one version rule).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 
 import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from polyvit_tf import versions
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
 
-METADATA_FILE = 'polyvit_export.json'
+METADATA_FILE = versions.METADATA_FILE
 CONFIG_FILE = 'polyvit_config.json'
 WARMUP_FILE = 'tf_serving_warmup_requests'
-ASSETS_EXTRA = 'assets.extra'
+ASSETS_EXTRA = versions.ASSETS_EXTRA
 
-
-def next_version(out_dir: str) -> int:
-  """1 + the largest numeric version directory in `out_dir` (1 when there is none)."""
-  if not tf.io.gfile.isdir(out_dir):
-    return 1
-  versions = [int(d.rstrip('/')) for d in tf.io.gfile.listdir(out_dir)
-              if re.fullmatch(r'\d+', d.rstrip('/'))]
-  return max(versions, default=0) + 1
-
-
-def latest_version_dir(out_dir: str) -> str:
-  """`out_dir` itself when it is a SavedModel, else its highest numeric version directory."""
-  if tf.io.gfile.exists(os.path.join(out_dir, 'saved_model.pb')):
-    return out_dir
-  version = next_version(out_dir) - 1
-  if version < 1:
-    raise FileNotFoundError(f'{out_dir}: no SavedModel and no numeric version directory.')
-  return os.path.join(out_dir, str(version))
+next_version = versions.next_version
+latest_version_dir = versions.latest_version_dir
 
 
 def export_model(model: PolyViT, config: ml_collections.ConfigDict, out_dir: str, *,
                  version: int | None = None, top_k: int = signatures_lib.DEFAULT_TOP_K,
                  raw: bool = True) -> str:
   """Writes `model`'s signatures as `<out_dir>/<version>/`; returns that directory."""
-  version = next_version(out_dir) if version is None else int(version)
-  if version < 1:
-    raise ValueError(f'version must be a positive integer, got {version}.')
+  version = versions.check(next_version(out_dir) if version is None else version)
   final = os.path.join(out_dir, str(version))
   if tf.io.gfile.exists(final):
     raise FileExistsError(f'{final} exists; TF Serving versions are immutable, pick another.')

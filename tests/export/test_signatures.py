@@ -157,6 +157,7 @@ def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   first = savedmodel.export_model(small, small_config, out, version=7, raw=False)
   second = savedmodel.export_model(small, small_config, out, raw=False)
   assert (os.path.basename(first), os.path.basename(second)) == ('7', '8')
+  assert [savedmodel.read_metadata(d)['version'] for d in (first, second)] == [7, 8]
   assert savedmodel.latest_version_dir(out) == second
   assert sorted(os.listdir(out)) == ['7', '8']  # no temporary directory left behind
   # TF Serving warm-up requests: one per signature (raw ones with real media), replayable.
