@@ -34,6 +34,7 @@ from polyvit_tf.data import records
 from polyvit_tf.edge import reference_preprocess
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import tflite as tflite_lib
+from polyvit_tf.modalities import image as image_modality
 from serving import local_server
 from tests.pipelines import tiny
 
@@ -169,7 +170,7 @@ def _png(seed: int) -> bytes:
 def test_bad_data_stops_before_training(tmp_path):
   data = tmp_path / 'bad'
   for split in ('train', 'test'):
-    examples = [features.image_example(f'{split}/{i}', i % 12, _png(i)) for i in range(12)]
+    examples = [image_modality.example(f'{split}/{i}', i % 12, _png(i)) for i in range(12)]
     no_image = tf.train.Example()
     no_image.features.feature[features.ID].bytes_list.value.append(b'no_image')
     no_image.features.feature[features.LABELS].int64_list.value.append(1)
