@@ -147,14 +147,17 @@ def example_views(task: str, modality: str, opts) -> Callable[[tf.Tensor], tf.Te
   which checks the decode budgets before decoding); an InvalidArgumentError naming the task,
   the example's id and the reason when evaluation would skip it as bad."""
   def views(serialized):
-    example = features.parse(serialized, modality)
-    inputs, status = modalities.get(modality).eval_inputs(example, opts)
+    example = features.parse(serialized, modality, serving=True)
+    impl = modalities.get(modality)
+    inputs, status = impl.eval_inputs(example, opts)
+    checks = impl.eval_checks(example, opts)
+    detail = errors.first_failure(checks)[1] if checks else tf.constant('')
     reason = tf.gather(tf.constant(_REASON_TEXTS), tf.clip_by_value(
         status, 0, len(_REASON_TEXTS) - 1))
+    example_id = tf.where(tf.strings.length(example['id']) > 0, example['id'], '(no id)')
     check = tf.debugging.Assert(tf.equal(status, errors.OK), [errors.text(
-        'task ', task, ': tf.Example ', tf.where(tf.strings.length(example['id']) > 0,
-                                                 example['id'], '(no id)'),
-        ': ', reason)], summarize=1)
+        'task ', task, ': tf.Example ', example_id, ': ', reason, ': ',
+        tf.where(tf.strings.length(detail) > 0, detail, '-'))], summarize=1)
     return errors.gated(inputs, check)
   return views
 

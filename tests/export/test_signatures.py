@@ -182,11 +182,28 @@ def test_examples_signature_refuses_hostile_requests(loaded):
     sig(examples=tf.constant([good] * rows))
   bomb = image_modality.example('bomb', 0, hostile.png_with_size(100_000, 100_000))
   with pytest.raises(tf.errors.InvalidArgumentError,
-                     match='task image_b: tf.Example bomb: media outside the decode budget'):
+                     match='task image_b: tf.Example bomb: media outside the decode budget.*'
+                     'image: 100000 x 100000 pixels exceed the decode budget of 16777216'):
     sig(examples=tf.constant([good, bomb.SerializeToString()]))
   with pytest.raises(tf.errors.InvalidArgumentError, match='parse'):
     sig(examples=tf.constant([b'not a tf.Example']))
   assert sig(examples=tf.constant([good]))['logits'].shape == (1, 5)
+  flac = audio_modality.example('f', [0], encoded=b'fLaC' + bytes(60), audio_format='flac')
+  with pytest.raises(tf.errors.InvalidArgumentError, match='FLAC audio .* needs tensorflow-io'):
+    loaded.signatures['audio_a_examples'](examples=tf.constant([flac.SerializeToString()]))
+
+
+def test_the_saved_model_has_core_tensorflow_ops_only(exported_dir):
+  """What the TF Serving binary can load: no custom-op namespace (tensorflow-io's `IO>`),
+  no Python function ops, in any signature (the tf.Example ones parse audio too)."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(exported_dir, 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  graph = proto.meta_graphs[0].graph_def
+  ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+  assert {'ParseExampleV2', 'DecodeWav'} <= ops
+  assert not {op for op in ops if '>' in op or 'PyFunc' in op}
 
 
 def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
