@@ -143,9 +143,10 @@ _REASON_TEXTS = [errors.reason_message(code) for code in range(max(errors.REASON
 
 def example_views(task: str, modality: str, opts) -> Callable[[tf.Tensor], tf.Tensor]:
   """One serialized tf.Example -> float32 views (V, *input_shape), as evaluation makes them
-  (polyvit_tf.data.pipeline.eval_dataset: features.parse, the modality's `eval_inputs`,
-  which checks the decode budgets before decoding); an InvalidArgumentError naming the task,
-  the example's id and the reason when evaluation would skip it as bad."""
+  (polyvit_tf.data.pipeline.eval_dataset: features.parse, with core TF ops only, then the
+  modality's `eval_inputs`, which checks the decode budgets before decoding); an
+  InvalidArgumentError naming the task, the example's id, the reason and the failed check's
+  message when evaluation would skip it as bad."""
   def views(serialized):
     example = features.parse(serialized, modality, serving=True)
     impl = modalities.get(modality)
