@@ -9,8 +9,10 @@
   PolyViTEvaluator           per-task metrics (multi-crop); bounds (threshold or trivial
                              baseline) and no regression against the model served from the
                              serving dir, which it finds itself (pipelines/served_model.py)
-  Pusher                     pushes a blessed, new model to <serving dir>/<version>/
-  TFLiteExport               (same condition) the model as one multi-signature .tflite
+  Pusher                     pushes a blessed, new model to <serving dir>/<version>/, the
+                             version the evaluator picked (pipelines/versioning.py)
+  TFLiteExport               (same condition) the model as one multi-signature .tflite,
+                             its manifest naming that version
 
 No `union()` channels and no resolver node, so it compiles for open-source Kubeflow Pipelines
 v2 (which has no resolver executor) and Vertex AI as well as running locally. The evaluator
@@ -28,6 +30,7 @@ from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines import examples as examples_lib
+from pipelines import versioning
 from pipelines.components import evaluator as evaluator_lib
 from pipelines.components import example_gen as example_gen_lib
 from pipelines.components import gate as gate_lib
@@ -91,7 +94,7 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   # Trainer came from the cache re-evaluates it, but does not push it again.
   with tfx.dsl.Cond(_blessing_property(evaluator, 'blessed') == 1):
     with tfx.dsl.Cond(_blessing_property(evaluator, 'new_model') == 1):
-      pusher = tfx.components.Pusher(
+      pusher = versioning.Pusher(
           model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
           push_destination=tfx.proto.PushDestination(
               filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
