@@ -111,7 +111,7 @@ def config(data_dir: str):
     t = tasks[task]
     t.num_classes, t.multilabel = classes, multilabel
     t.loss = 'sigmoid_xent' if multilabel or task == 'image_a' else 'softmax_xent'
-    t.train_steps, t.warmup_steps, t.batch_size = 2, 1, 2
+    t.train_steps, t.warmup_steps, t.batch_size = 1, 1, 2
     t.data.source = f'tfds:{name}'
     t.data.data_dir = data_dir
     t.data.shuffle_buffer = 4
