@@ -36,6 +36,39 @@ def _is_label_sequence(feature) -> bool:
           _is_class_label(feature.feature))
 
 
+def feature_keys(feats, impl, *, input_key: str = '', label_key: str = '',
+                 where: str = '') -> tuple[str, str, str]:
+  """(input, label, id) feature keys of a TFDS FeaturesDict for modality `impl` (see the
+  module docstring); ConfigError naming `where` when the set has no such feature."""
+  feature_type = getattr(tfds.features, impl.tfds_feature)
+  listed = f'features: {list(feats.keys())}'
+
+  def find(predicate, what: str) -> str:
+    key = next((k for k, f in feats.items() if predicate(f)), None)
+    if key is None:
+      raise ConfigError(f'{where} has no {what}; {listed}.')
+    return key
+
+  for field, key in (('input_key', input_key), ('label_key', label_key)):
+    if key and key not in feats:
+      raise ConfigError(f'{where}: data.{field} {key!r} is not one of its {listed}.')
+  of_type = lambda f: isinstance(f, feature_type)
+  if not input_key:
+    if impl.name in feats and of_type(feats[impl.name]):
+      input_key = impl.name  # e.g. 'image' rather than an image-typed 'segmentation_mask'
+    else:
+      input_key = find(of_type, f'{impl.tfds_feature} feature (set data.input_key)')
+  if not label_key:
+    if 'label' in feats and _is_class_label(feats['label']):
+      label_key = 'label'
+    else:
+      label_key = find(lambda f: _is_class_label(f) or _is_label_sequence(f),
+                       'ClassLabel or Sequence(ClassLabel) feature (set data.label_key)')
+  id_key = next((k for k in ('id', 'file_name', 'filename')
+                 if k in feats and isinstance(feats[k], tfds.features.Text)), '')
+  return input_key, label_key, id_key
+
+
 def build_command(name: str, builder_cls, data_dir: str) -> str:
   """The `tfds build` command that prepares `name` (`<name>[/<config>][:<version>]`) in
   `data_dir`: a builder with configs gets its default one (a bare name builds them all), one
@@ -103,40 +136,16 @@ class TFDSSource(sources.Source):
     self.description = description
     self.task = task
     self.impl = modalities.get(modality)
-    feature_type = getattr(tfds.features, self.impl.tfds_feature, None) if (
-        self.impl.tfds_feature) else None
-    if feature_type is None:
+    if not self.impl.tfds_feature:
       raise errors.DataSourceError(f'task {task}: data.source {description!r}: modality '
                                    f'{modality!r} has no TFDS reader.')
     self.builder = _prepared_builder(name, data_dir, description, task)
     feats = self.builder.info.features
-    of_type = lambda f: isinstance(f, feature_type)
-    if not input_key and modality in feats and of_type(feats[modality]):
-      input_key = modality  # e.g. 'image' rather than an image-typed 'segmentation_mask'
-    self.input_key = input_key or self._find(
-        feats, of_type, f'a {modality} feature (set data.input_key)')
-    if input_key and input_key not in feats:
-      raise ConfigError(f'task {task}: data.input_key {input_key!r} is not a '
-                                   f'feature of {description} ({list(feats.keys())}).')
-    if label_key:
-      self.label_key = label_key
-    elif 'label' in feats and _is_class_label(feats['label']):
-      self.label_key = 'label'
-    else:
-      self.label_key = self._find(
-          feats, lambda f: _is_class_label(f) or _is_label_sequence(f),
-          'a ClassLabel feature (set data.label_key)')
-    self.id_key = next((k for k in ('id', 'file_name', 'filename') if k in feats and
-                        isinstance(feats[k], tfds.features.Text)), '')
+    self.input_key, self.label_key, self.id_key = feature_keys(
+        feats, self.impl, input_key=input_key, label_key=label_key,
+        where=f'task {task}: {description}')
     self.input_feature = feats[self.input_key]
     self._counts: dict[str, int] = {}
-
-  def _find(self, feats, predicate, what: str) -> str:
-    for key, feature in feats.items():
-      if predicate(feature):
-        return key
-    raise ConfigError(f'task {self.task}: {self.description} has no {what}; features: '
-                      f'{list(feats.keys())}.')
 
   def _dataset(self, split: str) -> tf.data.Dataset:
     decoders = None

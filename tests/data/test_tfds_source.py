@@ -11,9 +11,13 @@ import re
 import numpy as np
 import pytest
 import tensorflow as tf
+import tensorflow_datasets as tfds
 from PIL import Image
 
+from polyvit_tf import modalities
+from polyvit_tf.configs import paper
 from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.data import errors
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import sources
@@ -49,6 +53,53 @@ def test_sources_read_the_prepared_files_with_the_catalog_builders(tfds_data_dir
       'video_a': ('Ucf101', 'video', 'label', ''),
   }
   assert _source(config, 'video_a').builder.builder_config.name == 'ucf101_1_256'
+  # Pets has two Image and two ClassLabel features: the modality's and `label` win.
+  pets = tfds_source.TFDSSource('oxford_iiit_pet', 'image', 'tfds:oxford_iiit_pet', 'pets',
+                                data_dir=tfds_data_dir)
+  assert (pets.input_key, pets.label_key, pets.id_key) == ('image', 'label', 'file_name')
+  assert [pets.num_records(s) for s in ('train[:90%]', 'train[90%:]', 'test')] == [9, 1, 3]
+  _, raw = next(iter(pets.epoch_records('test')))
+  ex = pets.parse(raw)
+  assert ex['image'].numpy()[:2] == b'\xff\xd8' and ex['id'].numpy().startswith(b'Pet_')
+
+
+def _tfds_sources(config) -> dict[str, tuple[str, str]]:
+  """{TFDS name: modality} of every `tfds:` task of a config."""
+  spec = specs_lib.resolve(config)
+  return {spec.data[t].source.partition(':')[2]: spec.task(t).modality
+          for t in spec.task_names if spec.data[t].source.startswith('tfds:')}
+
+
+def test_every_catalog_set_of_the_paper_configs_has_the_features_read():
+  """The feature layout of each TFDS catalog builder the paper configs name (its own
+  FeaturesDict, read from the catalog's code: nothing prepared): which features are read."""
+  names = {**_tfds_sources(paper.get_config('table2_b_adapt0')),
+           **_tfds_sources(paper.get_config('table9_probes'))}
+  got = {}
+  for name, modality in sorted(names.items()):
+    feats = tfds.builder(name, data_dir='/nonexistent').info.features  # nothing read
+    got[name] = tfds_source.feature_keys(feats, modalities.get(modality), where=name)
+  assert got == {
+      'caltech101': ('image', 'label', ''),
+      'cifar10': ('image', 'label', 'id'),
+      'cifar100': ('image', 'label', 'id'),  # not coarse_label
+      'dmlab': ('image', 'label', 'filename'),
+      'dtd': ('image', 'label', 'file_name'),
+      'imagenet2012': ('image', 'label', 'file_name'),
+      'oxford_iiit_pet': ('image', 'label', 'file_name'),  # not segmentation_mask / species
+      'patch_camelyon': ('image', 'label', 'id'),
+      'resisc45': ('image', 'label', 'filename'),
+      'sun397': ('image', 'label', 'file_name'),
+  }
+
+
+def test_feature_keys_errors_name_the_set_and_its_features():
+  feats = tfds.builder('speech_commands', data_dir='/nonexistent').info.features
+  with pytest.raises(ConfigError, match=r"t: sc has no Image feature .*data.input_key.*"
+                     r"\['audio', 'label'\]"):
+    tfds_source.feature_keys(feats, modalities.get('image'), where='t: sc')
+  with pytest.raises(ConfigError, match=r"data.label_key 'labels' is not one of"):
+    tfds_source.feature_keys(feats, modalities.get('audio'), label_key='labels', where='t')
 
 
 def test_sliced_splits_count_exactly(tfds_data_dir):
@@ -109,7 +160,7 @@ def test_payloads_are_the_stored_media(tfds_data_dir):
   assert tf.io.decode_jpeg(ex['frames'][0]).shape == (256, 256, 3)
 
 
-def test_eval_pipeline_reads_every_example_of_each_set(tfds_data_dir):
+def test_eval_pipeline_reads_the_validation_slice(tfds_data_dir):
   config = tfds_sets.config(tfds_data_dir)
   batches = list(pipeline.eval_dataset(config, 'image_a', split='validation', batch_size=4))
   assert sum(float(b['mask'].numpy().sum()) for b in batches) == 1  # train[98%:]

@@ -10,6 +10,8 @@ tfds.dataset_builders.store_as_tfds_dataset and nothing downloaded:
                    validation 2 / test 4 one-second tones
   ucf101           the catalog's default config ucf101_1_256 (Video of 256x256 JPEG frames,
                    ClassLabel 101); train 4 / test 3 clips of 8 frames
+  oxford_iiit_pet  the catalog's (JPEG Image, ClassLabel 37 `label` and 2 `species`,
+                   `file_name`, a segmentation-mask Image, a head BBox); train 10 / test 3
   audioset         AudioSet's layout (no TFDS catalog entry): id Text, Audio int16 at
                    44.1 kHz, labels Sequence(ClassLabel 527); train 6 / test 4 clips
 
@@ -35,6 +37,7 @@ COUNTS = {
     'speech_commands': {'train': 6, 'validation': 2, 'test': 4},
     'ucf101': {'train': 4, 'test': 3},
     'audioset': {'train': 6, 'test': 4},
+    'oxford_iiit_pet': {'train': 10, 'test': 3},
 }
 
 
@@ -64,6 +67,14 @@ def _ucf101(split: str, i: int) -> dict:
   return {'video': frames, 'label': (7 * i) % 101}
 
 
+def _oxford_iiit_pet(split: str, i: int) -> dict:
+  del split
+  image = np.full((30 + i, 40, 3), 10 * i, np.uint8)  # JPEGs of any size, as the photos
+  return {'image': image, 'label': i % 37, 'species': i % 2,
+          'file_name': f'Pet_{i}.jpg', 'segmentation_mask': np.ones((30 + i, 40, 1), np.uint8),
+          'head_bbox': tfds.features.BBox(0.1, 0.2, 0.6, 0.7)}
+
+
 def _audioset(split: str, i: int) -> dict:
   labels = sorted({(37 * i) % AUDIOSET_CLASSES, AUDIOSET_CLASSES - 1 - i}) if i % 2 else [
       (37 * i) % AUDIOSET_CLASSES]
@@ -81,7 +92,7 @@ def audioset_features() -> tfds.features.FeaturesDict:
 
 
 _MAKERS = {'cifar10': _cifar10, 'speech_commands': _speech_commands, 'ucf101': _ucf101,
-           'audioset': _audioset}
+           'audioset': _audioset, 'oxford_iiit_pet': _oxford_iiit_pet}
 
 
 def write(data_dir: str, names=tuple(COUNTS)) -> str:
