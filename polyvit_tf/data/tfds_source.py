@@ -1,15 +1,16 @@
-"""TFDS data sets as a Source: `data.source = 'tfds:<name>[:<version>]'`.
+"""TFDS data sets as a Source: `data.source = 'tfds:<name>[/<config>][:<version>]'`.
 
 The builder must be prepared already (nothing is downloaded at run time); `data.data_dir`
 selects its directory (default: TFDS's, $TFDS_DATA_DIR or ~/tensorflow_datasets). A data set
-that is not there fails when the source is opened, with a DataSourceError naming the task, the
-data set, the directory searched and the `tfds build` command that prepares it. Splits are TFDS split strings, so the paper's
-validation slices work (`train[:98%]`, `train[98%:]`). Images and video frames are read
-encoded (tfds.decode.SkipDecoding) and decoded by our pipeline, where a corrupt one is
-counted and skipped. The input feature is the first Image / Audio / Video feature (or
-`data.input_key`); the label is `label` or the first ClassLabel, or a Sequence of ClassLabel
-for multi-label sets (or `data.label_key`); the id is the `id`, `file_name` or `filename`
-text feature when there is one, else `<name>/<split>#<position>`.
+that is not there fails when the source is opened, with a DataSourceError naming the task,
+the data set, the directory searched and the `tfds build` command that prepares it. Splits
+are TFDS split strings, so the paper's validation slices work (`train[:98%]`, `train[98%:]`).
+Images and video frames are read encoded (tfds.decode.SkipDecoding) and decoded by our
+pipeline, where a corrupt one is counted and skipped. The input feature is the one named
+after the modality, else the first Image / Audio / Video feature (or `data.input_key`); the
+label is `label` or the first ClassLabel, or a Sequence of ClassLabel for multi-label sets
+(or `data.label_key`); the id is the `id`, `file_name` or `filename` text feature when there
+is one, else `<name>/<split>#<position>` (feature_keys).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def build_command(name: str, builder_cls, data_dir: str) -> str:
   with manual downloads the `--manual_dir` flag."""
   base, _, version = name.partition(':')
   if '/' not in base and getattr(builder_cls, 'BUILDER_CONFIGS', None):
-    base = f'{base}/{builder_cls.BUILDER_CONFIGS[0].name}'
+    default = getattr(builder_cls, 'DEFAULT_BUILDER_CONFIG_NAME', None)
+    base = f'{base}/{default or builder_cls.BUILDER_CONFIGS[0].name}'
   command = f'tfds build {base}{":" + version if version else ""} --data_dir={data_dir}'
   if getattr(builder_cls, 'MANUAL_DOWNLOAD_INSTRUCTIONS', None):
     command += ' --manual_dir=<directory of the files downloaded by hand>'
@@ -156,7 +158,7 @@ class TFDSSource(sources.Source):
     except Exception as e:  # pylint: disable=broad-except
       raise errors.DataSourceError(
           f'task {self.task}: data.source {self.description!r}: cannot read split '
-          f'{split!r} (is the data set prepared in {self.builder.data_dir}?): {e}') from None
+          f'{split!r} from {self.builder.data_dir}: {error_text.short(e)}') from None
 
   def _split_info(self, split: str):
     try:
