@@ -93,10 +93,13 @@ def view_logits(logits_fn: Callable[[tf.Tensor], tf.Tensor], views: tf.Tensor,
     n = tf.shape(flat)[0]
     passes = tf.maximum((n + chunk - 1) // chunk, 1)  # ceil(n / chunk) passes ...
     size = (n + passes - 1) // passes  # ... of equal size <= min(chunk, n): < passes padded
-    padded = tf.pad(flat, [[0, passes * size - n]] + [[0, 0]] * len(example_shape))
-    grouped = tf.reshape(padded, (passes, size) + example_shape)
-    # One chunk at a time (parallel_iterations=1), so peak memory is one chunk's.
-    logits = tf.map_fn(run, grouped, parallel_iterations=1,
+
+    def one_pass(i):  # slices the batch (no copy of all of it), pads the last pass only
+      x = flat[i * size:tf.minimum((i + 1) * size, n)]
+      return run(tf.pad(x, [[0, size - tf.shape(x)[0]]] + [[0, 0]] * len(example_shape)))
+
+    # One pass at a time (parallel_iterations=1), so peak memory is one pass's.
+    logits = tf.map_fn(one_pass, tf.range(passes), parallel_iterations=1,
                        fn_output_signature=tf.TensorSpec((None, spec.num_classes),
                                                          tf.float32))
     logits = tf.reshape(logits, (-1, spec.num_classes))[:n]
