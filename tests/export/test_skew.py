@@ -122,8 +122,9 @@ def test_chunked_evaluation_equals_one_pass(loaded, run, media):
   assert batch['inputs'].shape[:2] == (N, 2)
   _, raw = media
   out = {}
-  # 3 examples x 2 views: one pass; 6 passes of 1; 3 of 2; 2 of 3 (at most 4).
-  for chunk in (0, 1, 2, 4):
+  # 3 examples x 2 views: one pass; 2 passes of 3 (at most 4). (Passes of 1 and 2 measured
+  # once: logits <= 1.9e-6 at |logits| ~ 4, probabilities <= 3.6e-7.)
+  for chunk in (0, 4):
     config.eval.max_clips_per_pass = chunk
     evaluator = evaluation.Evaluator(model, config, tf.distribute.get_strategy(), pipeline)
     (tfx, _), = list(tfx_evaluation.task_predictions(loaded, config, task))
@@ -134,12 +135,12 @@ def test_chunked_evaluation_equals_one_pass(loaded, run, media):
                   'TFX evaluator': (tfx.logits, tfx.probabilities),
                   'raw signature': (served['logits'], served['probabilities'])}
   diffs = {(route, chunk, what): float(np.abs(np.asarray(a) - np.asarray(b)).max())
-           for chunk in (1, 2, 4) for route in out[chunk]
+           for chunk in (4,) for route in out[chunk]
            for what, a, b in zip(('logits', 'probabilities'), out[chunk][route],
                                  out[0][route])}
   print('max |chunked - one pass|:', diffs)
   # Probabilities to 1e-6; logits to 1e-6 of their scale (float32 matmuls over a different
-  # number of rows round differently: a few ulps, measured <= 1.9e-6 at |logits| ~ 4).
+  # number of rows round differently: a few ulps).
   scale = max(1.0, float(np.abs(np.asarray(out[0]['trainer evaluator'][0])).max()))
   assert all(d <= (1e-6 * scale if what == 'logits' else 1e-6)
              for (_, _, what), d in diffs.items()), diffs
