@@ -83,6 +83,21 @@ def test_chunked_passes_equal_one_pass(chunk, passes):
     np.testing.assert_allclose(p.probabilities, reference.probabilities, atol=1e-6, rtol=0)
 
 
+def test_single_view_examples_run_in_one_pass():
+  """One view per example (images): the batch is one pass whatever the chunk size."""
+  views = np.random.default_rng(2).normal(size=(5, 1, 4)).astype(np.float32)
+  calls = []
+
+  def logits_fn(x):
+    calls.append(x.shape[0])
+    return x[:, :3] * 2.0
+
+  spec = prediction.PredictionSpec(3, 'softmax', 'logits', max_clips_per_pass=2)
+  p = prediction.predict(logits_fn, views, spec)
+  assert calls == [5]
+  np.testing.assert_allclose(p.logits, views[:, 0, :3] * 2.0, atol=1e-6, rtol=0)
+
+
 def test_max_clips_per_pass_is_validated():
   """Default 2 (the original's clips per device at a time); 0 or None: one pass; a negative,
   non-integer or over-the-limit value is a ConfigError naming the field and the limit."""
