@@ -77,8 +77,9 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash polyvit
 COPY --from=builder /opt/venv /opt/venv
 RUN --mount=type=bind,from=package,source=/wheels,target=/wheels \
+    --mount=type=bind,from=builder,source=/tmp/install_accelerator.sh,target=/tmp/install_accelerator.sh \
     /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /wheels/*.whl \
- && /opt/venv/bin/pip check
+ && bash /tmp/install_accelerator.sh --check /opt/venv
 USER 1000:1000
 WORKDIR /home/polyvit
 RUN python -c "import polyvit_tf.train, pipelines.pipeline, pipelines.kfp_entrypoint, serving.client"

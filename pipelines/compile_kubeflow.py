@@ -19,7 +19,7 @@ Per-node resources come from the config (`--config.pipeline.resources.Trainer.cp
 --config.pipeline.resources.Trainer.accelerator_type=NVIDIA_TESLA_T4
 --config.pipeline.resources.Trainer.accelerator_count=1`; pipelines/resources.py), the
 Trainer's place from `--config.pipeline.training=in_pod|vertex` (pipelines/training_modes.py),
-and both targets include InfraValidator before Pusher (pipelines/components/infra_validator.py;
+and the kfp target includes InfraValidator before Pusher (pipelines/components/infra_validator.py;
 `--config.pipeline.infra_validator.enabled=false` leaves it out).
 """
 

@@ -10,8 +10,8 @@
   PolyViTEvaluator           per-task metrics (multi-crop); bounds (threshold or trivial
                              baseline) and no regression against the model served from the
                              serving dir, which it finds itself (pipelines/served_model.py)
-  InfraValidator             Kubeflow targets only (same condition as Pusher): TF Serving on
-                             Kubernetes loads the model (pipelines/components/infra_validator.py)
+  InfraValidator             target kfp only (same condition as Pusher): TF Serving on the
+                             cluster loads the model (pipelines/components/infra_validator.py)
   Pusher                     pushes a blessed, new (and infra-blessed) model to
                              <serving dir>/<version>/
   TFLiteExport               (same condition) the model as one multi-signature .tflite
@@ -58,7 +58,7 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   """The pipeline of `config` (validated first: a bad config fails before anything runs).
 
   `target` is the Kubeflow target ('kfp', 'vertex') being compiled for, None for a local
-  run: only then do nodes request resources and is InfraValidator part of the pipeline.
+  run: only then do nodes request resources; InfraValidator is part of the 'kfp' pipeline.
   `image` is the pipeline image (the default of a Vertex AI training job's replicas).
   """
   spec_lib.validate_model_config(config)
@@ -108,12 +108,13 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
       serving_dir=serving_dir)
   # Push and convert only a blessed model that is not the served model itself: a re-run whose
   # Trainer came from the cache re-evaluates it, but does not push it again.
-  # On Kubeflow, TF Serving must also load it first (InfraValidator; Pusher's executor pushes
-  # only an infra-blessed model). A local run has no TF Serving binary nor Kubernetes.
+  # On open-source Kubeflow, TF Serving must also load it first (InfraValidator on the
+  # cluster's Kubernetes; Pusher's executor pushes only an infra-blessed model). A local run
+  # has no TF Serving binary nor Kubernetes, and Vertex AI Pipelines no Kubernetes API.
   infra = None
   with tfx.dsl.Cond(_blessing_property(evaluator, 'blessed') == 1):
     with tfx.dsl.Cond(_blessing_property(evaluator, 'new_model') == 1):
-      if target is not None and config.pipeline.infra_validator.enabled:
+      if target == 'kfp' and config.pipeline.infra_validator.enabled:
         infra = infra_validator_lib.create(trainer.outputs['model'],
                                            config.pipeline.infra_validator,
                                            model_name=layout.PIPELINE_NAME)

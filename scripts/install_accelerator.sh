@@ -2,6 +2,7 @@
 # Adds an accelerator's runtime to the image's virtualenv (the Dockerfile's builder stage runs
 # it after the pinned stack is installed):
 #   install_accelerator.sh <venv> <constraints>      with ACCELERATOR=cpu|gpu|tpu
+#   install_accelerator.sh --check <venv>            pip check, knowing the variant
 #   cpu  nothing: TensorFlow's Linux wheel runs on the CPU as it is.
 #   gpu  TensorFlow's own CUDA wheels, `tensorflow[and-cuda]==<the pinned TF>` (CUDA 12.3,
 #        cuDNN 8.9, NCCL 2.19 as nvidia-* wheels; TF's RUNPATH finds them). The host brings
@@ -13,18 +14,45 @@
 #        LIBTPU="" installs none: the TPU VM's libtpu.so is then named at run time by
 #        TPU_LIBRARY_PATH.
 set -euo pipefail
+
+# pip check, allowing only what the variant implies: tensorflow-tpu provides the module
+# `tensorflow` under another distribution name, so the stack's packages that require the
+# distribution `tensorflow` are reported (and libtpu's absence when LIBTPU="").
+check() {
+  local venv="$1" accelerator report allowed unexpected
+  accelerator=$(cat "$venv/ACCELERATOR" 2>/dev/null || echo cpu)
+  if [[ "$accelerator" != tpu ]]; then
+    "$venv/bin/pip" check
+    return
+  fi
+  allowed='requires tensorflow, which is not installed\.$'
+  grep -q . "$venv/LIBTPU" 2>/dev/null || allowed="$allowed|^tensorflow-tpu [^ ]+ requires libtpu, which is not installed\.$"
+  report=$("$venv/bin/pip" check 2>&1 || true)
+  unexpected=$(grep -v -E "$allowed" <<<"$report" | grep -v '^No broken requirements' || true)
+  if [[ -n "$unexpected" ]]; then
+    echo "install_accelerator: pip check: $unexpected" >&2
+    return 1
+  fi
+  echo "pip check: only the distribution name tensorflow-tpu stands in for is reported"
+}
+
+if [[ "${1:-}" == --check ]]; then
+  check "$2"
+  exit
+fi
 venv="$1"
 constraints="$2"
 pip=("$venv/bin/pip")
 tf=$(sed -n 's/^tensorflow==//p' "$constraints")
 [[ -n "$tf" ]] || { echo "install_accelerator: no tensorflow pin in $constraints" >&2; exit 1; }
+echo "${ACCELERATOR:-cpu}" > "$venv/ACCELERATOR"
 
 case "${ACCELERATOR:-cpu}" in
   cpu)
     ;;
   gpu)
     "${pip[@]}" install --ignore-requires-python -c "$constraints" "tensorflow[and-cuda]==$tf"
-    "${pip[@]}" check
+    check "$venv"
     ;;
   tpu)
     if [[ -n "${LIBTPU:-}" && -z "${LIBTPU_FIND_LINKS:-}" ]]; then
@@ -34,20 +62,11 @@ case "${ACCELERATOR:-cpu}" in
            "give the TPU VM's libtpu.so at run time (TPU_LIBRARY_PATH)" >&2
       exit 2
     fi
+    echo "${LIBTPU:-}" > "$venv/LIBTPU"
     "${pip[@]}" uninstall -y tensorflow
     "${pip[@]}" install --no-deps ${LIBTPU_FIND_LINKS:+--find-links "$LIBTPU_FIND_LINKS"} \
       "tensorflow-tpu==$tf" ${LIBTPU:+"$LIBTPU"}
-    # The stack's packages require the distribution `tensorflow`; tensorflow-tpu provides its
-    # module under another name. Those lines (and libtpu's, when LIBTPU="") are the only ones
-    # pip check may print.
-    allowed='requires tensorflow, which is not installed\.$'
-    [[ -n "${LIBTPU:-}" ]] || allowed="$allowed|^tensorflow-tpu [^ ]+ requires libtpu, which is not installed\.$"
-    report=$("${pip[@]}" check 2>&1 || true)
-    unexpected=$(grep -v -E "$allowed" <<<"$report" | grep -v '^No broken requirements' || true)
-    if [[ -n "$unexpected" ]]; then
-      echo "install_accelerator: pip check: $unexpected" >&2
-      exit 1
-    fi
+    check "$venv"
     "$venv/bin/python" -c "import tensorflow as tf; assert tf.__version__ == '$tf', tf.__version__"
     ;;
   *)
@@ -55,4 +74,3 @@ case "${ACCELERATOR:-cpu}" in
     exit 2
     ;;
 esac
-echo "${ACCELERATOR:-cpu}" > "$venv/ACCELERATOR"

@@ -13,7 +13,8 @@
   vertex            the CustomJob of training='vertex': project, region, image ('' = the
                     pipeline's), the chief's machine and accelerators, worker_count more
                     replicas of the same machine (MultiWorkerMirroredStrategy)
-  infra_validator   Kubeflow only: TF Serving on Kubernetes loads the model before Pusher
+  infra_validator   open-source Kubeflow (target kfp) only: TF Serving on the cluster loads
+                    the model before Pusher
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""InfraValidator (TF Serving on Kubernetes) sits between the evaluator and Pusher on Kubeflow.
+"""InfraValidator (TF Serving on Kubernetes) sits between the evaluator and Pusher on
+open-source Kubeflow.
 
 Compiled: gated like Pusher, its condition reading its own inputs, Pusher taking its
-`infra_blessing`; absent from local runs. Executed here (no Kubernetes, no TF Serving image):
+`infra_blessing`; absent from local runs and from Vertex AI Pipelines (no Kubernetes API). Executed here (no Kubernetes, no TF Serving image):
 TFX's executor with our two changes stages the TF Serving copy under the blessing's URI, fails
 every try without a cluster, marks the model INFRA_NOT_BLESSED, removes the copy, and TFX's
 Pusher then refuses to push.
@@ -29,10 +30,9 @@ IMAGE = 'example.com/polyvit-tf:test'
 ROOTS = ('gs://bucket/root', 'gs://bucket/serving')
 
 
-@pytest.fixture(scope='module', params=['kfp', 'vertex'])
-def spec(request):
-  doc = compile_kubeflow.compile_spec(demo.get_config(), IMAGE, *ROOTS, target=request.param)
-  return doc.get('pipelineSpec', doc)
+@pytest.fixture(scope='module')
+def spec():
+  return compile_kubeflow.compile_spec(demo.get_config(), IMAGE, *ROOTS)
 
 
 def test_infra_validator_is_wired_between_evaluator_and_pusher(spec):
@@ -69,10 +69,12 @@ def test_infra_validator_runs_only_for_a_blessed_new_model(spec):
     assert kfp_cel.evaluate(condition, executor_input) is expected
 
 
-def test_off_in_local_runs_and_when_disabled(tmp_path):
+def test_off_in_local_runs_on_vertex_and_when_disabled(tmp_path):
   local = pipeline_lib.create_pipeline(demo.get_config(), pipeline_name='p',
                                        pipeline_root=str(tmp_path), serving_dir=str(tmp_path))
   assert 'InfraValidator' not in {c.id for c in local.components}
+  vertex = compile_kubeflow.compile_spec(demo.get_config(), IMAGE, *ROOTS, target='vertex')
+  assert 'InfraValidator' not in kfp_spec.all_tasks(vertex['pipelineSpec'])
   config = demo.get_config()
   config.pipeline.infra_validator.enabled = False
   tasks = kfp_spec.all_tasks(compile_kubeflow.compile_spec(config, IMAGE, *ROOTS))

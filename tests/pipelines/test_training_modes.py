@@ -11,12 +11,12 @@ import threading
 import time
 
 import pytest
-from tfx.extensions.google_cloud_ai_platform import training_clients
 from tfx.types import standard_artifacts
 
 from pipelines import compile_kubeflow
 from pipelines import kfp_spec
 from pipelines import pipeline as pipeline_lib
+from pipelines import rehearse_vertex
 from pipelines import trainer_module
 from pipelines import training_modes
 from polyvit_tf.configs import demo
@@ -36,28 +36,20 @@ def _vertex_config(**vertex):
 
 
 def _trainer_custom_config(spec) -> dict:
-  task = kfp_spec.all_tasks(spec)['Trainer']
-  return json.loads(task['inputs']['parameters']['custom_config']['runtimeValue']['constant'])
+  return json.loads(rehearse_vertex.trainer_params(spec)['custom_config'])
 
 
-def _custom_job(custom_config: dict, region: str) -> dict:
-  """TFX's CustomJob for these Trainer exec properties, stopping before the API call."""
+def _custom_job(spec, region: str = 'us-central1') -> dict:
+  """TFX's CustomJob for the compiled Trainer, stopping before the API call."""
   examples = standard_artifacts.Examples()
   examples.uri = 'gs://bucket/root/polyvit/run/PolyViTExampleGen/examples'
   examples.split_names = '["digits_train", "digits_eval"]'
   model, model_run = standard_artifacts.Model(), standard_artifacts.ModelRun()
   model.uri = 'gs://bucket/root/polyvit/run/Trainer/model'
   model_run.uri = 'gs://bucket/root/polyvit/run/Trainer/model_run'
-  exec_properties = {'run_fn': 'pipelines.trainer_module.run_fn',
-                     'custom_config': json.dumps(custom_config)}
-  job_args = dict(custom_config['ai_platform_training_args'])
-  job_args.pop('project')  # runner.start_cloud_training does this first
-  client = training_clients.VertexJobClient.__new__(training_clients.VertexJobClient)
-  client._region = region  # pylint: disable=protected-access  (no gapic client: no network)
-  return client.create_training_job(
-      {'examples': [examples]}, {'model': [model], 'model_run': [model_run]},
-      exec_properties, 'tfx.components.trainer.executor.GenericExecutor', job_args,
-      None, None)
+  return rehearse_vertex.job_from_params(rehearse_vertex.trainer_params(spec),
+                                         {'examples': [examples]},
+                                         {'model': [model], 'model_run': [model_run]}, region)
 
 
 @pytest.fixture(scope='module')
@@ -80,7 +72,7 @@ def test_vertex_mode_compiles_to_tfx_vertex_trainer(vertex_spec):
 
 def test_vertex_custom_job_from_tfx_has_chief_and_worker_pools(vertex_spec):
   from google.cloud import aiplatform_v1  # pylint: disable=g-import-not-at-top
-  custom_job = _custom_job(_trainer_custom_config(vertex_spec), 'us-central1')
+  custom_job = _custom_job(vertex_spec)
   # The message JobServiceClient.create_custom_job builds from the dict: field names and
   # enum values (accelerator types) are checked here.
   message = aiplatform_v1.CustomJob(custom_job)
@@ -106,7 +98,7 @@ def test_vertex_tpu_vm_is_one_pool_and_needs_the_local_tpu():
     compile_kubeflow.compile_spec(config, IMAGE, *ROOTS, target='vertex')
   config.distribution.tpu = 'local'
   spec = compile_kubeflow.compile_spec(config, IMAGE, *ROOTS, target='kfp')
-  job = _custom_job(_trainer_custom_config(spec), 'us-central1')
+  job = _custom_job(spec)
   assert [(p['machine_spec'], p['replica_count']) for p in job['job_spec']['worker_pool_specs']
           ] == [({'machine_type': 'ct5lp-hightpu-4t'}, 1)]
   config.pipeline.vertex.worker_count = 1
@@ -206,3 +198,19 @@ def test_non_chief_waits_for_the_chiefs_complete_export(tmp_path, monkeypatch):
   writer.join()
   assert 0.25 < time.monotonic() - start < 10
   assert copied[-1] == 'saved_model.pb' and len(copied) == 3
+
+
+
+def test_replicas_get_the_tf_config_vertex_assigns(vertex_spec):
+  job = _custom_job(vertex_spec)
+  plan = rehearse_vertex.replicas(job, [2001, 2002, 2003, 2004])
+  cluster = {'chief': ['localhost:2001'],
+             'worker': ['localhost:2002', 'localhost:2003', 'localhost:2004']}
+  assert [(kind, index) for kind, index, _, _ in plan] == [
+      ('chief', 0), ('worker', 0), ('worker', 1), ('worker', 2)]
+  assert all(tf_config['cluster'] == cluster and tf_config['task'] == {
+      'type': kind, 'index': index} for kind, index, _, tf_config in plan)
+  assert all(command[:3] == ['python', '-m', 'tfx.scripts.run_executor']
+             for _, _, command, _ in plan)
+  with pytest.raises(ValueError, match='4 replicas need as many ports'):
+    rehearse_vertex.replicas(job, [2001])
