@@ -41,6 +41,7 @@ from pipelines import layout
 from pipelines import pipeline as pipeline_lib
 from pipelines import resources as resources_lib
 from pipelines import training_modes
+from pipelines.components import infra_validator
 
 TARGETS = ('kfp', 'vertex')
 ENTRYPOINT = ('python', '-m', 'pipelines.kfp_entrypoint')
@@ -94,7 +95,8 @@ def compile_documents(config, image: str, pipeline_root: str, serving_dir: str,
         config, pipeline_name=layout.PIPELINE_NAME, pipeline_root=pipeline_root,
         serving_dir=serving_dir, target=target, image=image)
     requests = resources_lib.requests(config, [c.id for c in pipeline.components], target)
-  except (resources_lib.ResourceError, training_modes.TrainingModeError) as e:
+  except (resources_lib.ResourceError, training_modes.TrainingModeError,
+          infra_validator.InfraValidatorError) as e:
     raise SpecError(str(e)) from e
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(

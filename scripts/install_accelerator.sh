@@ -27,8 +27,8 @@ check() {
   fi
   allowed='requires tensorflow, which is not installed\.$'
   grep -q . "$venv/LIBTPU" 2>/dev/null || allowed="$allowed|^tensorflow-tpu [^ ]+ requires libtpu, which is not installed\.$"
-  report=$("$venv/bin/pip" check 2>&1 || true)
-  unexpected=$(grep -v -E "$allowed" <<<"$report" | grep -v '^No broken requirements' || true)
+  report=$("$venv/bin/pip" --no-cache-dir check 2>&1 || true)
+  unexpected=$(grep -v -E "$allowed|^No broken requirements|^WARNING: " <<<"$report" || true)
   if [[ -n "$unexpected" ]]; then
     echo "install_accelerator: pip check: $unexpected" >&2
     return 1

@@ -55,6 +55,10 @@ SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/names
 STAGING_DIR = 'serving_model'
 
 
+class InfraValidatorError(ValueError):
+  """A `pipeline.infra_validator` setting that cannot be used."""
+
+
 def ensure_kfp_namespace(namespace_file: str = SERVICE_ACCOUNT_NAMESPACE) -> str | None:
   """Sets KFP_NAMESPACE from the pod's service account when the orchestrator did not."""
   if os.environ.get(kube_utils.KFP_NAMESPACE):
@@ -125,10 +129,10 @@ def create(model: types.BaseChannel, section, model_name: str) -> PolyViTInfraVa
                          ('active_deadline_seconds', 60, 86400)):
     value = section.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-      raise ValueError(f'pipeline.infra_validator.{key}={value!r}: an integer in '
+      raise InfraValidatorError(f'pipeline.infra_validator.{key}={value!r}: an integer in '
                        f'[{low}, {high}]')
   if not str(section.tensorflow_serving_tag or ''):
-    raise ValueError('pipeline.infra_validator.tensorflow_serving_tag is empty')
+    raise InfraValidatorError('pipeline.infra_validator.tensorflow_serving_tag is empty')
   return PolyViTInfraValidator(model=model, serving_spec=serving_spec(section, model_name),
                                validation_spec=validation_spec(section)).with_id(
                                    'InfraValidator')

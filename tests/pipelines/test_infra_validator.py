@@ -85,7 +85,7 @@ def test_off_in_local_runs_on_vertex_and_when_disabled(tmp_path):
 def test_bad_settings_fail_at_compile():
   config = demo.get_config()
   config.pipeline.infra_validator.num_tries = 0
-  with pytest.raises(ValueError, match=r'pipeline.infra_validator.num_tries=0'):
+  with pytest.raises(compile_kubeflow.SpecError, match=r'pipeline.infra_validator.num_tries=0'):
     compile_kubeflow.compile_spec(config, IMAGE, *ROOTS)
 
 
