@@ -5,14 +5,15 @@ r"""Cost of the float64 audio front end: the serving/eval audio preprocessing, f
 
 The resampler and the log-mel filterbank compute in float64 (polyvit_tf/data/filterbank.py
 says why). For each cell (input sample rate / clip seconds) this script builds the task's
-whole per-example audio preprocessing (`preprocess.audio_from_waveform`: resample, log-mel,
-views, normalisation) twice as tf.functions -- once as the library runs it (float64), once
+whole per-example audio preprocessing (the audio modality's `views_of_waveform`: resample,
+log-mel, views, normalisation) twice as tf.functions -- once as the library runs it (float64), once
 with the front end in float32 -- and times calls alternately (float64, float32, ...) in one
 process. Figure: median float64 time / median float32 time (> 1: float64 costs more).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Sequence
 
@@ -23,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import audio as audio_lib
 from polyvit_tf.data import filterbank
 from polyvit_tf.data import options as options_lib
@@ -73,10 +75,11 @@ def measure(opts: options_lib.AudioOptions, rate: int, seconds: float, calls: in
 
 def main(argv: Sequence[str]) -> None:
   del argv
-  opts = options_lib.for_task(_CONFIG.value, _TASK.value)
+  spec = specs_lib.resolve(_CONFIG.value)
+  opts = spec.data[_TASK.value].options
   if not isinstance(opts, options_lib.AudioOptions):
     raise app.UsageError(f'--task={_TASK.value} is not an audio task.')
-  opts = options_lib.AudioOptions(**{**opts.__dict__, 'augment': False})
+  opts = dataclasses.replace(opts, augment=False)
   rows = []
   for cell in _CELLS.value:
     rate, seconds = cell.split('/')

@@ -43,7 +43,7 @@ import tensorflow as tf
 from ml_collections import config_flags
 
 from benchmarks import common
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.train import loop
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'polyvit_tf/configs/demo.py',
@@ -60,8 +60,8 @@ class ConstantProvider:
   """A data provider (the trainer's interface) repeating one seeded batch per task."""
 
   def _batch(self, config, task: str, batch_size: int) -> dict:
-    spec = spec_lib.task_spec(config, task)
-    shape = spec_lib.modality_spec(config, spec.modality).input_shape
+    spec = specs_lib.resolve(config).task(task)
+    shape = specs_lib.resolve(config).input_shape(task)
     rng = np.random.default_rng(len(task))
     labels = np.zeros((batch_size, spec.num_classes), np.float32)
     labels[np.arange(batch_size), rng.integers(0, spec.num_classes, batch_size)] = 1.0
@@ -101,7 +101,7 @@ def single_task_config(config: ml_collections.ConfigDict, task: str
     for other in list(single.tasks.keys()):
       if other != task:
         del single.tasks[other]
-    used = spec_lib.used_modalities(single)
+    used = specs_lib.resolve(single).used_modalities
     for mod in list(single.modalities.keys()):
       if mod not in used:
         del single.modalities[mod]
@@ -121,20 +121,20 @@ class Run:
     self.trainer = loop.Trainer(config, workdir, data=data)
     self.trainer.save = lambda: ''  # no checkpoint writes while timing
     self.step_seconds = 0.0
-    build = self.trainer.steps.train_step
+    build = self.trainer.steps.step_fn
 
-    def timed_train_step(task):
-      fn = build(task)
+    def timed_step_fn(kind):
+      fn = build(kind)
 
       def call(*args):
         start = time.perf_counter()
         out = fn(*args)
-        out[0].numpy()
+        out[0][0].numpy()
         self.step_seconds += time.perf_counter() - start
         return out
       return call
 
-    self.trainer.steps.train_step = timed_train_step
+    self.trainer.steps.step_fn = timed_step_fn
 
   @property
   def step(self) -> int:
@@ -156,7 +156,7 @@ class Run:
 
 def measure(config: ml_collections.ConfigDict, idle: str, *, steps: int, rounds: int,
             root: str) -> dict:
-  tasks = spec_lib.task_names(config)
+  tasks = list(specs_lib.resolve(config).task_names)
   config = bench_config(config, idle, total_steps=(rounds + 3) * steps)
   data = ConstantProvider()
   co = Run(config, os.path.join(root, f'co_{idle}'), data)

@@ -27,8 +27,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import pipeline
-from polyvit_tf.model import spec as spec_lib
 
 _CONFIG = config_flags.DEFINE_config_file('config', 'polyvit_tf/configs/demo.py',
                                           'PolyViT config.')
@@ -86,9 +86,9 @@ def main(argv: Sequence[str]) -> None:
     header += f'  {"model ex/s":>10}  {"best/model":>10}'
   print(header)
   rows = []
-  for modality in spec_lib.used_modalities(config):
-    task = next(t for t in spec_lib.task_names(config)
-                if config.tasks[t].modality == modality)
+  spec = specs_lib.resolve(config)
+  for modality in spec.used_modalities:
+    task = next(t for t in spec.task_names if spec.task(t).modality == modality)
     rates = [throughput(config, task, p, examples, _SPLIT.value) for p in settings]
     ratio = rates[-1] / rates[0]
     line = (f'{modality:8} {task:14} ' + ' '.join(f'{r:16.1f}' for r in rates) +

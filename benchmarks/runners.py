@@ -8,8 +8,9 @@ import numpy as np
 import tensorflow as tf
 
 from polyvit_tf.configs import base
-from polyvit_tf.train import loop
+from polyvit_tf.model import polyvit
 from polyvit_tf.train import optim
+from polyvit_tf.train import schedules
 from polyvit_tf.train.steps import StepFactory
 
 NUM_CLASSES = {'image': 1000, 'audio': 527, 'video': 400}
@@ -62,7 +63,8 @@ class StepRunner:
   def __init__(self, config: ml_collections.ConfigDict, task: str):
     self.config, self.task = config, task
     self.strategy = tf.distribute.get_strategy()
-    self.model = loop.build_model(config)
+    self.model = polyvit.build(config, seed=int(config.seed),
+                               mixed_precision=bool(config.train.get('mixed_precision')))
     self.optimizer = optim.Optimizer(config, self.model.trainable_variables)
     self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.position = tf.Variable(0, dtype=tf.int64, trainable=False)
@@ -70,11 +72,11 @@ class StepRunner:
                                step=self.step_var, data_positions={task: self.position})
     batch = constant_batch(config, task)
     self.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
-    self.fn = self.factory.train_step(task)
+    self.fn = self.factory.step_fn(schedules.TaskStep(task))
     self.lr = tf.constant(1e-4, tf.float32)
 
   def __call__(self) -> float:
-    loss, _, ok = self.fn(self.iterator, self.lr)
+    (loss,), _, ok = self.fn((self.iterator,), self.lr)
     if not bool(ok):
       raise FloatingPointError(f'{self.task}: non-finite loss {float(loss)}')
     return float(loss)

@@ -7,7 +7,7 @@ For each encoder size (Ti, S, B) and modality the script builds a one-task PolyV
 paper's token counts (image 384x384 -> 577 tokens, audio 800x128 -> 401, video
 32x224x224 with 4x16x16 tubelets -> 1569; `--quick`: 224x224 -> 197, 400x128 -> 201,
 16x112x112 -> 197) and times the trainer's own step function
-(`polyvit_tf.train.steps.StepFactory.train_step`: forward, backward, all-reduce, clipping,
+(`polyvit_tf.train.steps.StepFactory.step_fn`: forward, backward, all-reduce, clipping,
 SGD-momentum update) on a constant in-memory batch. Achieved GFLOP/s = exact matmul FLOPs
 of the step (`polyvit_tf.model.flops`) / step time. The reference is fp32 2048^3 matmuls
 run in the same process in a burst right before every timed step (as long as a step, at

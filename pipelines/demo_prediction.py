@@ -8,43 +8,26 @@ WAV audio, a directory of JPEG frames), serves the pushed model with serving.loc
 from __future__ import annotations
 
 import os
-import wave
 
 import ml_collections
-import numpy as np
 
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import sources
 
 
 def write_media_file(config: ml_collections.ConfigDict, task: str, out_dir: str
                      ) -> tuple[str, list[int]]:
-  """(path, true labels) of the first eval example of `task`, written under `out_dir`."""
-  source = sources.for_task(config, task)
-  split = sources.split_name(config, task, 'eval')
-  _, raw = next(iter(source.epoch_records(split)))
+  """(path, true labels) of the first eval example of `task`, written under `out_dir` as
+  its modality writes media files (`write_media_file`)."""
+  spec = specs_lib.resolve(config)
+  data, modality = spec.data[task], spec.modality_of(task).impl
+  source = sources.open_source(data, modality.name)
+  _, raw = next(iter(source.epoch_records(data.split('eval'))))
   ex = source.parse(raw)
   labels = [int(l) for l in ex['labels'].numpy()]
   os.makedirs(out_dir, exist_ok=True)
-  stem = os.path.join(out_dir, f'{task}_eval_0')
-  if source.modality == 'image':
-    data = ex['image'].numpy()
-    path = stem + ('.png' if data.startswith(b'\x89PNG') else '.jpg')
-    with open(path, 'wb') as f:
-      f.write(data)
-  elif source.modality == 'audio':
-    path = stem + '.wav'
-    pcm = np.clip(np.round(ex['waveform'].numpy() * 32768.0), -32768, 32767).astype('<i2')
-    with wave.open(path, 'wb') as w:
-      w.setnchannels(1)
-      w.setsampwidth(2)
-      w.setframerate(int(ex['sample_rate'].numpy()))
-      w.writeframes(pcm.tobytes())
-  else:
-    path = stem + '_frames'
-    os.makedirs(path, exist_ok=True)
-    for i, frame in enumerate(ex['frames'].numpy()):
-      with open(os.path.join(path, f'frame_{i:04d}.jpg'), 'wb') as f:
-        f.write(frame)
+  payload = {k: v.numpy() for k, v in ex.items() if k not in ('id', 'labels')}
+  path = modality.write_media_file(payload, os.path.join(out_dir, f'{task}_eval_0'))
   return path, labels
 
 
@@ -54,8 +37,7 @@ def predict_one(config: ml_collections.ConfigDict, task: str, serving_dir: str,
   from serving import client as client_lib  # pylint: disable=g-import-not-at-top
   from serving import local_server  # pylint: disable=g-import-not-at-top
   path, labels = write_media_file(config, task, os.path.join(root, 'predict_inputs'))
-  names = list(config.tasks[task].class_names) or [f'class_{i}' for i in
-                                                   range(config.tasks[task].num_classes)]
+  names = specs_lib.resolve(config).task(task).class_names
   with local_server.LocalServer(serving_dir, port=0) as server:
     address = f'127.0.0.1:{server.port}'
     client = client_lib.make_client(address)

@@ -13,40 +13,35 @@ import os
 import ml_collections
 import tensorflow as tf
 
+from polyvit_tf import modalities
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import features
 from polyvit_tf.data import sources
-from polyvit_tf.model import spec as spec_lib
 
-PURPOSES = ('train', 'eval', 'validation')
+PURPOSES = tuple(specs_lib.SPLIT_FIELDS)  # 'train', 'eval', 'validation'
 
 
-def split_name(task: str, purpose: str) -> str:
+def artifact_split(task: str, purpose: str) -> str:
+  """The Examples artifact's split of a task's 'train' | 'eval' | 'validation' data."""
   return f'{task}_{purpose}'
 
 
 def task_purposes(config: ml_collections.ConfigDict, task: str) -> list[str]:
   """'train', 'eval' and, when configured, 'validation'."""
-  data = config.tasks[task].data
-  return ['train', 'eval'] + (['validation'] if data.get('validation_split') else [])
+  splits = specs_lib.resolve(config).data[task].splits
+  return [p for p in PURPOSES if p != 'validation' or splits['validation']]
 
 
 def all_splits(config: ml_collections.ConfigDict) -> list[str]:
-  return [split_name(t, p) for t in spec_lib.task_names(config)
+  return [artifact_split(t, p) for t in specs_lib.resolve(config).task_names
           for p in task_purposes(config, t)]
 
 
 def _serialize(modality: str, ex: dict) -> bytes:
   """A canonical example (features.canonical_structure) as our tf.Example bytes."""
-  example_id = ex['id'].numpy().decode()
-  labels = ex['labels'].numpy().tolist()
-  if modality == 'image':
-    example = features.image_example(example_id, labels, ex['image'].numpy())
-  elif modality == 'audio':
-    example = features.audio_example(example_id, labels, waveform=ex['waveform'].numpy(),
-                                     sample_rate=int(ex['sample_rate'].numpy()))
-  else:
-    example = features.video_example(example_id, labels, list(ex['frames'].numpy()),
-                                     float(ex['frame_rate'].numpy()))
+  payload = {k: v.numpy() for k, v in ex.items() if k not in ('id', 'labels')}
+  example = features.example(ex['id'].numpy().decode(), ex['labels'].numpy().tolist(),
+                             modalities.get(modality).payload_features(payload))
   return example.SerializeToString()
 
 
@@ -58,12 +53,14 @@ def write_splits(config: ml_collections.ConfigDict, uri: str,
   re-encoded in our tf.Example format. Order is the source's deterministic file order.
   """
   counts = {}
-  for task in spec_lib.task_names(config):
-    source = sources.for_task(config, task)
+  spec = specs_lib.resolve(config)
+  for task in spec.task_names:
+    data = spec.data[task]
+    source = sources.open_source(data, spec.task(task).modality)
     for purpose in task_purposes(config, task):
-      split = sources.split_name(config, task, purpose)
+      split = data.split(purpose)
       source.check(split)
-      directory = os.path.join(uri, f'Split-{split_name(task, purpose)}')
+      directory = os.path.join(uri, f'Split-{artifact_split(task, purpose)}')
       tf.io.gfile.makedirs(directory)
       writers = [tf.io.TFRecordWriter(
           os.path.join(directory, f'data_tfrecord-{i:05d}-of-{num_shards:05d}.gz'),
@@ -76,7 +73,7 @@ def write_splits(config: ml_collections.ConfigDict, uri: str,
         n += 1
       for w in writers:
         w.close()
-      counts[split_name(task, purpose)] = n
+      counts[artifact_split(task, purpose)] = n
   return counts
 
 
@@ -89,11 +86,10 @@ _TRAINING_ONLY = ('learning_rate', 'train_steps', 'warmup_steps', 'batch_size', 
 def data_only(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """The part of `config` that decides the examples: tasks' label spaces and data sources."""
   tasks = {}
-  for task in spec_lib.task_names(config):
+  for task in specs_lib.resolve(config).task_names:
     fields = config.tasks[task].to_dict()
     for key in _TRAINING_ONLY:
       fields.pop(key, None)
-    fields['stochastic_depth'] = 0.0  # validated by task_spec; irrelevant to the data
     tasks[task] = fields
   return ml_collections.ConfigDict({'tasks': tasks, 'modalities': config.modalities.to_dict()})
 
@@ -102,7 +98,7 @@ def config_for_examples(config: ml_collections.ConfigDict,
                         uri: str) -> ml_collections.ConfigDict:
   """`config` with every task reading its splits from the Examples artifact at `uri`."""
   out = copy.deepcopy(config)
-  for task in spec_lib.task_names(out):
+  for task in specs_lib.resolve(out).task_names:
     data = out.tasks[task].data
     has_validation = bool(data.get('validation_split'))
     data.source = f'tfrecord:{uri}/Split-{task}_{{split}}/*'

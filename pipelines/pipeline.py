@@ -45,7 +45,7 @@ from pipelines.components import infra_validator as infra_validator_lib
 from pipelines.components import schema as schema_lib
 from pipelines.components import tflite as tflite_lib
 from pipelines.trainer_module import CONFIG_KEY
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.train import loop as train_loop
 
 
@@ -61,7 +61,6 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   run: only then do nodes request resources; InfraValidator is part of the 'kfp' pipeline.
   `image` is the pipeline image (the default of a Vertex AI training job's replicas).
   """
-  spec_lib.validate_model_config(config)
   train_loop.validate_config(config)
   training_modes.mode(config)
   config_json = config.to_json()
@@ -69,7 +68,8 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
   # threshold re-runs the Evaluator only (the trained model comes from the cache).
   trainer_config_json = ml_collections.ConfigDict(
       {k: v for k, v in config.items() if k != 'pipeline'}).to_json()
-  tasks = spec_lib.task_names(config)
+  spec = specs_lib.resolve(config)
+  tasks = list(spec.task_names)
   all_splits = examples_lib.all_splits(config)
 
   example_gen = example_gen_lib.PolyViTExampleGen(
@@ -80,11 +80,11 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
 
   gates = []
   for task in tasks:
-    t = config.tasks[task]
+    t = spec.task(task)
     schema = schema_lib.TaskSchemaGen(task_json=json.dumps(
-        {'modality': t.modality, 'num_classes': int(t.num_classes),
-         'multilabel': bool(t.multilabel)})).with_id(f'schema_{task}')
-    own = {examples_lib.split_name(task, p) for p in examples_lib.task_purposes(config, task)}
+        {'modality': t.modality, 'num_classes': t.num_classes,
+         'multilabel': t.multilabel})).with_id(f'schema_{task}')
+    own = {examples_lib.artifact_split(task, p) for p in examples_lib.task_purposes(config, task)}
     validator = tfx.components.ExampleValidator(
         statistics=statistics.outputs['statistics'], schema=schema.outputs['schema'],
         exclude_splits=[s for s in all_splits if s not in own]).with_id(f'validator_{task}')
@@ -97,8 +97,8 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
       config, image=image, target=target,
       examples=examples, run_fn='pipelines.trainer_module.run_fn',
       train_args=tfx.proto.TrainArgs(
-          splits=[examples_lib.split_name(t, 'train') for t in tasks]),
-      eval_args=tfx.proto.EvalArgs(splits=[examples_lib.split_name(t, 'eval') for t in tasks]),
+          splits=[examples_lib.artifact_split(t, 'train') for t in tasks]),
+      eval_args=tfx.proto.EvalArgs(splits=[examples_lib.artifact_split(t, 'eval') for t in tasks]),
       custom_config={CONFIG_KEY: trainer_config_json})
   for gate in gates:
     trainer.add_upstream_node(gate)

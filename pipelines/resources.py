@@ -31,6 +31,8 @@ import ml_collections
 from google.protobuf import json_format
 from kfp.pipeline_spec import pipeline_spec_pb2
 
+from polyvit_tf.configs.errors import ConfigError
+
 ResourceSpec = pipeline_spec_pb2.PipelineDeploymentConfig.PipelineContainerSpec.ResourceSpec
 
 FIELDS = ('cpu', 'memory', 'accelerator_type', 'accelerator_count', 'node_selector')
@@ -54,7 +56,7 @@ GKE_ACCELERATOR_LABEL = 'cloud.google.com/gke-accelerator'
 GKE_TPU_LABEL = 'cloud.google.com/gke-tpu-accelerator'
 
 
-class ResourceError(ValueError):
+class ResourceError(ConfigError):
   """A `pipeline.resources` entry that cannot be requested."""
 
 

@@ -25,6 +25,7 @@ from tfx import v1 as tfx
 
 from pipelines import resources as resources_lib
 from polyvit_tf.configs import pipeline as pipeline_config
+from polyvit_tf.configs.errors import ConfigError
 
 MAX_WORKERS = 64
 _MACHINE_TYPE = re.compile(r'^[a-z][a-z0-9-]{1,62}$')
@@ -34,7 +35,7 @@ _PROJECT = re.compile(r'^[a-z][-a-z0-9]{4,28}[a-z0-9]$')
 _TPU_MACHINES = ('ct', 'cloud-tpu')
 
 
-class TrainingModeError(ValueError):
+class TrainingModeError(ConfigError):
   """`pipeline.training` / `pipeline.vertex` cannot run."""
 
 

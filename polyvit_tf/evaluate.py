@@ -31,7 +31,7 @@ def _define_flags() -> None:
 def main(argv):
   del argv
   from polyvit_tf import workdir as workdir_lib  # pylint: disable=import-outside-toplevel
-  from polyvit_tf.model.spec import ConfigError  # pylint: disable=import-outside-toplevel
+  from polyvit_tf.configs.errors import ConfigError  # pylint: disable=import-outside-toplevel
   from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
   config = FLAGS.config or workdir_lib.load_config(FLAGS.workdir)
   try:

@@ -41,7 +41,7 @@ def _define_flags() -> None:
 
 def main(argv):
   del argv
-  from polyvit_tf.model.spec import ConfigError  # pylint: disable=import-outside-toplevel
+  from polyvit_tf.configs.errors import ConfigError  # pylint: disable=import-outside-toplevel
   from polyvit_tf.train import loop  # pylint: disable=import-outside-toplevel
   from polyvit_tf.train import probes  # pylint: disable=import-outside-toplevel
   rates = [float(r) for r in FLAGS.learning_rates] or None

@@ -9,13 +9,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import ml_collections
 import tensorflow as tf
 
 from polyvit_tf.configs import io as config_io
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.model import PolyViT
+from polyvit_tf.model import polyvit as polyvit_lib
 from polyvit_tf.model import weights
 
 CONFIG = 'config.json'
@@ -52,15 +55,23 @@ def latest_checkpoint(workdir: str) -> str:
   return path
 
 
-def load_model(workdir: str, checkpoint: str | None = None) -> tuple[ml_collections.ConfigDict,
-                                                                     PolyViT]:
-  """The run's config and a PolyViT holding the weights of `checkpoint` (default: latest).
+def load_model(workdir: str, checkpoint: str | None = None, *,
+               config: ml_collections.ConfigDict | None = None,
+               strategy: tf.distribute.Strategy | None = None,
+               training_precision: bool = False) -> tuple[ml_collections.ConfigDict, PolyViT]:
+  """The config and a PolyViT holding the weights of `checkpoint` (default: the latest of
+  `workdir`): the one way a trained model is loaded (evaluation, export, initialisation).
 
-  Only the `model` node is read (optimizer state and data positions are ignored); every
-  model weight must be present in the checkpoint.
+  `config` defaults to the run's config.json; the model is built under `strategy`'s scope
+  when given, and computes in mixed precision when `training_precision` and the config's
+  `train.mixed_precision` say so (evaluation as trained; export always loads float32). Only
+  the `model` node is read (optimizer state and data positions are ignored); every model
+  weight must be present in the checkpoint.
   """
-  config = load_config(workdir)
-  model = PolyViT(config)
+  config = config if config is not None else load_config(workdir)
+  mixed = training_precision and specs_lib.resolve(config).train.mixed_precision
+  with strategy.scope() if strategy is not None else contextlib.nullcontext():
+    model = polyvit_lib.build(config, mixed_precision=mixed)
   path = checkpoint or latest_checkpoint(workdir)
   status = tf.train.Checkpoint(model=weights.checkpoint(model)).read(path)
   status.expect_partial().assert_existing_objects_matched()

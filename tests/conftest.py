@@ -12,6 +12,19 @@ os.environ.setdefault('TRANSFORMERS_OFFLINE', '1')
 os.environ.setdefault('NO_GCE_CHECK', 'true')
 
 
+@pytest.fixture(scope='session')
+def tiny_data(tmp_path_factory):
+  """configs/tiny.py reading synthetic TFRecords (4 tasks, 3 modalities), with multi-view
+  evaluation for audio (3 clips) and video (2 temporal x 3 spatial)."""
+  from polyvit_tf.configs import tiny  # pylint: disable=import-outside-toplevel
+  from polyvit_tf.data import synthetic  # pylint: disable=import-outside-toplevel
+  config = tiny.get_config()
+  config.tasks.audio_a.eval_views = 3
+  config.tasks.video_a.eval_views = 6
+  out = tmp_path_factory.mktemp('tiny_records')
+  return synthetic.write_synthetic_tfrecords(config, str(out), examples_per_class=3)
+
+
 # Session fixtures shared by tests/export and tests/serving: one tiny run, exported once.
 @pytest.fixture(scope='session')
 def exported_base(tmp_path_factory) -> str:

@@ -33,7 +33,7 @@ from pipelines import evaluation as evaluation_lib
 from pipelines import examples as examples_lib
 from pipelines import served_model
 from polyvit_tf.configs import io as config_io
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 Model = tfx.types.standard_artifacts.Model
 
@@ -60,11 +60,11 @@ def evaluate_served(served: served_model.ServedModel, config) -> dict[str, dict]
   """Metrics of the served model on the tasks it has (a task added since has no baseline)."""
   config = copy.deepcopy(config)
   have = signature_names(served.path)
-  for task in spec_lib.task_names(config):
+  for task in specs_lib.resolve(config).task_names:
     if task not in have:
       logging.info('PolyViTEvaluator: the served model has no signature %r', task)
       del config.tasks[task]
-  if not spec_lib.task_names(config):
+  if not config.tasks:
     return {}
   return evaluation_lib.evaluate_saved_model(served.path, config)
 

@@ -51,11 +51,13 @@ from tfx.types import standard_artifacts
 from tfx.types import standard_component_specs
 from tfx.utils import kube_utils
 
+from polyvit_tf.configs.errors import ConfigError
+
 SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace'
 STAGING_DIR = 'serving_model'
 
 
-class InfraValidatorError(ValueError):
+class InfraValidatorError(ConfigError):
   """A `pipeline.infra_validator` setting that cannot be used."""
 
 

@@ -3,35 +3,24 @@
 An inferred schema learns the label range from the data it is shown, so a data set whose
 labels fall outside the task's classes would be accepted. The config knows the classes: each
 task's schema requires `id` and `labels` with an int domain [0, num_classes - 1] (exactly one
-value for single-label tasks) and the modality's payload features; TFDV then reports an
-out-of-range label or a missing feature as an anomaly of that task's splits.
+value for single-label tasks) and the modality's payload features (its module's
+`schema_features`); TFDV then reports an out-of-range label or a missing feature as an anomaly
+of that task's splits.
 """
 
 
 import json
 import os
 
+import tensorflow as tf
 from tensorflow_metadata.proto.v0 import schema_pb2
 from tfx import v1 as tfx
 from tfx.utils import io_utils
 
+from polyvit_tf import modalities
 from polyvit_tf.data import features
 
-# Payload features that every example of a modality must carry (audio may be PCM or a file,
-# so neither of its two payloads is individually required).
-_REQUIRED = {
-    'image': {features.IMAGE_ENCODED: schema_pb2.BYTES},
-    'audio': {},
-    'video': {features.VIDEO_FRAMES: schema_pb2.BYTES,
-              features.VIDEO_FRAME_RATE: schema_pb2.FLOAT},
-}
-_OPTIONAL = {
-    'image': {},
-    'audio': {features.AUDIO_PCM16: schema_pb2.BYTES, features.AUDIO_ENCODED: schema_pb2.BYTES,
-              features.AUDIO_FORMAT: schema_pb2.BYTES,
-              features.AUDIO_SAMPLE_RATE: schema_pb2.INT},
-    'video': {},
-}
+_KINDS = {'bytes': schema_pb2.BYTES, 'int': schema_pb2.INT, 'float': schema_pb2.FLOAT}
 
 
 def _feature(schema: schema_pb2.Schema, name: str, kind: int, required: bool):
@@ -52,12 +41,14 @@ def task_schema(modality: str, num_classes: int, multilabel: bool) -> schema_pb2
   labels.value_count.min = 1
   if not multilabel:
     labels.value_count.max = 1
-  for name, kind in _REQUIRED[modality].items():
-    f = _feature(schema, name, kind, True)
-    if name != features.VIDEO_FRAMES:
+  # The modality's payload features (polyvit_tf/modalities/<m>.py, `schema_features`);
+  # a required one holds exactly one value unless it is a sequence (e.g. video frames).
+  impl = modalities.get(modality)
+  spec = impl.feature_spec()
+  for name, kind, required in impl.schema_features():
+    f = _feature(schema, name, _KINDS[kind], required)
+    if required and not isinstance(spec.get(name), tf.io.VarLenFeature):
       f.value_count.min = f.value_count.max = 1
-  for name, kind in _OPTIONAL[modality].items():
-    _feature(schema, name, kind, False)
   return schema
 
 

@@ -27,7 +27,7 @@ from polyvit_tf.checkpoints import inflate
 from polyvit_tf.checkpoints import resize
 from polyvit_tf.checkpoints.canonical import CheckpointError
 from polyvit_tf.checkpoints.canonical import TokenizerWeights
-from polyvit_tf.model.spec import ModalitySpec
+from polyvit_tf.configs.specs import ModalitySpec
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -45,8 +45,12 @@ def adapt_tokenizer(
   Raises CheckpointError when the spatial patch sizes differ (patch kernels are not resampled).
   """
   patch_size, grid = tuple(int(p) for p in patch_size), tuple(int(g) for g in grid)
-  if len(patch_size) != len(grid) or len(grid) not in (2, 3):
-    raise ValueError(f'{where}: patch {patch_size} and grid {grid} must both be 2D or 3D.')
+  if len(patch_size) != len(grid):
+    raise ValueError(f'{where}: patch {patch_size} and grid {grid} differ in rank.')
+  if len(grid) not in (2, 3) or len(tok.patch_size) not in (2, 3):
+    raise CheckpointError(f'{where}: only 2D patches and 3D tubelets convert into each other; '
+                          f'the source patch is {_fmt(tok.patch_size)}, the target '
+                          f'{_fmt(patch_size)}.')
   src_rank, dst_rank = len(tok.patch_size), len(patch_size)
   if tok.patch_size[-2:] != patch_size[-2:]:
     raise CheckpointError(
@@ -112,7 +116,7 @@ def convert_tokenizer(tok: TokenizerWeights, target: ModalitySpec, *,
                       posemb_resize: str = 'bilinear') -> TokenizerWeights:
   """Appendix D: `tok` (any modality) as a tokenizer for the `target` modality (e.g. an image
   model's tokenizer for an audio probe)."""
-  out, _ = adapt_tokenizer(tok, patch_size=target.patch_size, channels=target.channels,
-                           grid=target.grid, video_kernel=video_kernel,
-                           posemb_resize=posemb_resize, where=f'tokenizer_{target.name}')
+  out, _ = target.impl.init_tokenizer(tok, target, video_kernel=video_kernel,
+                                      posemb_resize=posemb_resize,
+                                      where=f'tokenizer_{target.name}')
   return out

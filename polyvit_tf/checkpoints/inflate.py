@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-VIDEO_KERNELS = ('central_frame', 'average', 'repeat')
+from polyvit_tf.configs import base
+
+VIDEO_KERNELS = base.VIDEO_KERNELS
 
 
 def inflate_kernel(kernel: np.ndarray, frames: int, method: str) -> np.ndarray:

@@ -17,7 +17,6 @@ import ml_collections
 import numpy as np
 
 from polyvit_tf.checkpoints import big_vision_npz
-from polyvit_tf.checkpoints import crossmodal
 from polyvit_tf.checkpoints import hf
 from polyvit_tf.checkpoints import polyvit_ckpt
 from polyvit_tf.checkpoints import vit_npz
@@ -28,7 +27,7 @@ from polyvit_tf.checkpoints.options import init_options
 from polyvit_tf.checkpoints.options import parse_source
 from polyvit_tf.checkpoints.report import InitReport
 from polyvit_tf.model.polyvit import PolyViT
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 
 READERS = {'vit_npz': vit_npz.read, 'big_vision_npz': big_vision_npz.read, 'hf': hf.read}
 _TOKENIZER_ITEMS = (('kernel', 'kernel'), ('bias', 'bias'), ('cls', 'cls'),
@@ -86,9 +85,9 @@ def initialise(model: PolyViT, vit: PretrainedViT,
   for mod, spec in model.modalities.items():
     layer = f'tokenizer_{mod}'
     try:
-      tok, actions = crossmodal.adapt_tokenizer(
-          vit.tokenizer, patch_size=spec.patch_size, channels=spec.channels, grid=spec.grid,
-          video_kernel=options.video_kernel, posemb_resize=options.posemb_resize, where=layer)
+      tok, actions = spec.impl.init_tokenizer(
+          vit.tokenizer, spec, video_kernel=options.video_kernel,
+          posemb_resize=options.posemb_resize, where=layer)
     except CheckpointError as e:
       errors.append(str(e))
       continue

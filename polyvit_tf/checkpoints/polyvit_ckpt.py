@@ -7,7 +7,8 @@ config differs:
 - a modality with another grid (input size) gets its position embeddings resized; another
   channel count gets its kernel converted (3 -> 1 sums RGB);
 - a modality the source lacks is converted from one it has (`init.crossmodal_source`, default
-  image, then video, then audio) as Appendix D does for probes (`init.crossmodal_video_kernel`),
+  the first the source has in crossmodal_order(): image, then video, then audio, then any other
+  registered modality) as Appendix D does for probes (`init.crossmodal_video_kernel`),
   and its adaptor layers copied from that modality's;
 - L_adapt may differ: target layer l comes from the source's layer l of the same modality
   (an adaptor or a shared block); a shared target layer can come from a source adaptor layer
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from polyvit_tf import modalities
 from polyvit_tf import workdir as workdir_lib
-from polyvit_tf.checkpoints import crossmodal
 from polyvit_tf.checkpoints.canonical import CheckpointError
 from polyvit_tf.checkpoints.canonical import TokenizerWeights
 from polyvit_tf.checkpoints.options import InitOptions
@@ -29,7 +30,13 @@ from polyvit_tf.checkpoints.report import InitReport
 from polyvit_tf.model import weights
 from polyvit_tf.model.polyvit import PolyViT
 
-_AUTO_ORDER = ('image', 'video', 'audio')
+def crossmodal_order() -> tuple[str, ...]:
+  """The modalities a missing one is converted from when init.crossmodal_source is '', in
+  order of preference (each modality's `crossmodal_rank`: the original prefers 2D image
+  patches, then video, then audio), registry order among equals."""
+  names = modalities.names()
+  return tuple(sorted(names, key=lambda m: (modalities.get(m).crossmodal_rank,
+                                            names.index(m))))
 
 
 def initialise_from_workdir(model: PolyViT, path: str,
@@ -53,7 +60,7 @@ def _source_modality(mod: str, source: PolyViT, options: InitOptions) -> str:
                             f'{options.crossmodal_source!r} tokenizer '
                             f'(it has {list(source.modalities)}).')
     return options.crossmodal_source
-  return next(m for m in _AUTO_ORDER if m in source.modalities)
+  return next(m for m in crossmodal_order() if m in source.modalities)
 
 
 def _source_layer(l: int, mod: str, target_adaptor: bool, source: PolyViT) -> str:
@@ -98,10 +105,10 @@ def initialise_from_polyvit(model: PolyViT, source: PolyViT,
       src_mod = _source_modality(mod, source, options)
       video_kernel = (options.video_kernel if src_mod == mod
                       else options.crossmodal_video_kernel)
-      tok, actions = crossmodal.adapt_tokenizer(
-          TokenizerWeights.from_layer(source.tokenizers[src_mod]), patch_size=spec.patch_size,
-          channels=spec.channels, grid=spec.grid, video_kernel=video_kernel,
-          posemb_resize=options.posemb_resize, where=f'tokenizer_{mod}')
+      tok, actions = spec.impl.init_tokenizer(
+          TokenizerWeights.from_layer(source.tokenizers[src_mod]), spec,
+          video_kernel=video_kernel, posemb_resize=options.posemb_resize,
+          where=f'tokenizer_{mod}')
     except CheckpointError as e:
       errors.append(str(e))
       continue

@@ -17,7 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-METHODS = ('bilinear', 'bilinear_half_pixel')
+from polyvit_tf.configs import base
+
+METHODS = base.POSEMB_RESIZE
 
 
 def _coordinates(old: int, new: int, method: str) -> np.ndarray:

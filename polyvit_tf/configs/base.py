@@ -22,18 +22,47 @@ from typing import Any, Sequence
 
 import ml_collections
 
+from polyvit_tf import modalities as modalities_lib
 from polyvit_tf.configs import pipeline as pipeline_section
 from polyvit_tf.configs import sizes
 
-MODALITIES = ('image', 'audio', 'video')
+# The values the config's enumerated fields may take (checked by polyvit_tf.configs.specs;
+# the modules that implement them document what each one means).
 LOSSES = ('softmax_xent', 'sigmoid_xent')
 HEAD_INITS = ('zeros', 'lecun_normal')
 POOLINGS = ('cls', 'gap')
 # eval.view_averaging: how the views of a multi-crop example (video crops, audio clips) are
-# combined, in evaluation and in the exported raw signatures. The first is the default:
-# 'logits' averages the logits (ViViT's and Scenic's multi-crop test), 'probs' the
-# softmax / sigmoid outputs.
+# combined, in evaluation and in the exported raw signatures (polyvit_tf/model/prediction.py).
+# The first is the default: 'logits' averages the logits (ViViT's and Scenic's multi-crop
+# test), 'probs' the views' probabilities.
 VIEW_AVERAGING = ('logits', 'probs')
+SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
+LR_DECAYS = ('cosine', 'linear', 'constant')
+OPTIMIZERS = ('sgd', 'adamw')
+IDLE_PARAMS = ('shared_momentum', 'freeze_idle')
+STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
+# init.source formats: vit_npz (the original Google ViT / AugReg .npz), big_vision_npz,
+# hf (Hugging Face ViT, safetensors or .bin), polyvit (this project's work directory).
+INIT_FORMATS = ('vit_npz', 'big_vision_npz', 'hf', 'polyvit')
+VIDEO_KERNELS = ('central_frame', 'average', 'repeat')  # 2D patch kernel -> tubelet kernel
+POSEMB_RESIZE = ('bilinear', 'bilinear_half_pixel')  # position-embedding grid resize
+
+# The fields of `tasks.<t>.data` that every modality has; each modality module adds its own
+# (polyvit_tf/modalities/<m>.py, `data_defaults`).
+DATA_DEFAULTS = dict(
+    source='',
+    train_split='train',
+    eval_split='test',
+    validation_split='',  # for learning-rate grid searches (probes); '' = none
+    shuffle_buffer=10_000,
+    num_parallel_calls=-1,  # tf.data.AUTOTUNE
+    skip_bad_examples=True,
+    data_dir='',  # TFDS data_dir / demo data root; '' = the default
+    input_key='',  # TFDS feature holding the input; '' = the first of the modality's type
+    label_key='',  # TFDS label feature; '' = `label` or the first ClassLabel
+    augment=True,  # training augmentation on/off (eval never augments)
+    random_flip=True,  # training flips (image and video)
+)
 
 
 def model_config(size: str = 'B', num_adapt_layers: int = 0,
@@ -79,41 +108,12 @@ def data_config(source: str = '', **overrides: Any) -> ml_collections.ConfigDict
 
   `source` is `tfds:<name>`, `tfrecord:<dir or glob with {split}>` or `demo:<name>`; the
   splits name the train and eval splits (`train[:98%]` style slicing is allowed for TFDS).
-  The preprocessing fields apply to the task's modality only (docs/data.md); defaults
-  follow the original code (image), ViViT (video) and AST / MBT (audio).
+  Besides DATA_DEFAULTS it has every registered modality's preprocessing fields, which apply
+  to the task's modality only (docs/data.md); their defaults, in the modality modules, follow
+  the original code (image), ViViT (video) and AST / MBT (audio).
   """
-  cfg = ml_collections.ConfigDict(dict(
-      source=source,
-      train_split='train',
-      eval_split='test',
-      validation_split='',  # for learning-rate grid searches (probes); '' = none
-      shuffle_buffer=10_000,
-      num_parallel_calls=-1,  # tf.data.AUTOTUNE
-      skip_bad_examples=True,
-      data_dir='',  # TFDS data_dir / demo data root; '' = the default
-      input_key='',  # TFDS feature holding the input; '' = the first of the modality's type
-      label_key='',  # TFDS label feature; '' = `label` or the first ClassLabel
-      augment=True,  # training augmentation on/off (eval never augments)
-      random_flip=True,  # image and video training flips
-      inception_crop_area=(0.05, 1.0),  # image training crop: fraction of the image area
-      audio_norm_mean=-4.2677393,  # log-mel statistics (AudioSet, AST); compute yours with
-      audio_norm_std=4.5689974,  # `python -m polyvit_tf.data.stats`
-      specaugment_freq_masks=1,  # SpecAugment of MBT: 1 frequency mask up to 48 bins,
-      specaugment_freq_width=48,
-      specaugment_time_masks=4,  # 4 time masks up to 48 frames
-      specaugment_time_width=48,
-      frame_stride=2,  # video: frames between sampled frames (ViViT: 32 frames at stride 2)
-      short_side=0,  # video: short side before cropping; 0 = crop * 256 / 224
-      scale_jitter=(0.9, 1.33),  # video training scale jitter (ViViT)
-      # Video colour augmentation (DMVR's color_default_augm, as the original PolyViT and
-      # ViViT's vivit_base_k400 configs: do_color_augment=True): with probability
-      # color_augment_prob brightness, saturation, contrast and hue jitter, then with
-      # probability color_drop_prob grey scale. Images have none (the original code).
-      color_augment=True,
-      color_augment_prob=0.8,
-      color_drop_prob=0.1,
-      eval_spatial_views=0,  # video spatial crops per temporal view; 0 = 3 if it divides eval_views
-  ))
+  cfg = ml_collections.ConfigDict({**DATA_DEFAULTS, **modalities_lib.data_defaults()})
+  cfg.source = source
   cfg.update(overrides)
   return cfg
 
@@ -128,14 +128,15 @@ def task_config(modality: str, num_classes: int, *, train_steps: int,
                 class_names: Sequence[str] = ()) -> ml_collections.ConfigDict:
   """One task (data set + label space + head + its single-task training hyper-parameters).
 
-  Defaults follow the paper / original code: video and audio heads start at zero, image
-  heads LeCun normal (Appendix A); image tasks and multi-label tasks use sigmoid
-  cross-entropy, single-label audio/video tasks softmax cross-entropy.
+  `loss` and `head_init` default to the modality's (polyvit_tf/modalities/<m>.py): the paper
+  and original code start video and audio heads at zero, image heads LeCun normal (Appendix
+  A); image tasks and multi-label tasks use sigmoid cross-entropy, single-label audio/video
+  tasks softmax cross-entropy.
   """
-  if loss is None:
-    loss = 'sigmoid_xent' if (multilabel or modality == 'image') else 'softmax_xent'
-  if head_init is None:
-    head_init = 'lecun_normal' if modality == 'image' else 'zeros'
+  if modality in modalities_lib.names():
+    impl = modalities_lib.get(modality)
+    loss = impl.default_loss(multilabel) if loss is None else loss
+    head_init = impl.default_head_init if head_init is None else head_init
   return ml_collections.ConfigDict(dict(
       modality=modality,
       num_classes=num_classes,
@@ -212,8 +213,11 @@ def base_config() -> ml_collections.ConfigDict:
           batch_size=64,
           max_examples=0,  # >0: evaluate on the first max_examples examples of each task
           # How the views of an example are combined (multi-crop), one of VIEW_AVERAGING:
-          # 'logits' (ViViT / Scenic) averages the logits, 'probs' the softmax/sigmoid outputs.
+          # 'logits' (ViViT / Scenic) averages the logits, 'probs' the views' probabilities.
           view_averaging=VIEW_AVERAGING[0],
+          # >0: evaluate at most this many views (clips) in one forward pass; 0 = a batch of
+          # examples with all their views at once. Results do not depend on it.
+          max_clips_per_pass=0,
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
           # Linear probes (Sec. 5.4, Appendix D): the learning-rate grid (chosen on
           # probe_split) of the tasks that set no tasks.<t>.probe_learning_rates of their own
@@ -257,8 +261,9 @@ def assemble(model: ml_collections.ConfigDict, modalities: ml_collections.Config
   cfg = base_config()
   cfg.model = model
   # Only the modalities the tasks use are part of the model.
-  used = [m for m in MODALITIES if any(t.modality == m for t in tasks.values())]
-  cfg.modalities = ml_collections.ConfigDict({m: modalities[m] for m in used})
+  used = {t.modality for t in tasks.values()}
+  cfg.modalities = ml_collections.ConfigDict(
+      {m: modalities[m] for m in modalities_lib.names() if m in used})
   cfg.tasks = ml_collections.ConfigDict(tasks)
   # The TFX pipeline's section (blessing, resources, training mode, InfraValidator).
   cfg.pipeline = pipeline_section.section(tasks)

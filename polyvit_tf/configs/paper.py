@@ -122,7 +122,7 @@ def _clip_probe(modality: str, num_classes: int, train_size: int, epochs: float,
   task = _clip(modality, num_classes, train_size,
                base.epochs_to_steps(epochs, train_size, _CLIP_BATCH), learning_rate,
                source=source, mixup_alpha=mixup_alpha,
-               eval_views=_VIDEO_VIEWS if modality == 'video' else _AUDIO_VIEWS)
+               eval_views={'video': _VIDEO_VIEWS, 'audio': _AUDIO_VIEWS}[modality])
   task.label_smoothing = label_smoothing
   task.data.update(data)
   task.probe_learning_rates = (learning_rate,)

@@ -1,8 +1,9 @@
 """Data for PolyViT: ingestion (TFDS, media folders / manifests -> TFRecords), tf.data
-pipelines per modality, the serving preprocessing, and built-in demo data sets.
+pipelines, the per-modality preprocessing libraries, and built-in demo data sets.
 
   pipeline.train_dataset / pipeline.eval_dataset   the per-task input pipelines
-  preprocess.*                                     eval / serving preprocessing per modality
+  image, audio, video, augment                     the preprocessing the modality modules
+                                                   (polyvit_tf/modalities) call
   filterbank.log_mel_fbank                         Kaldi log-mel front end (AST) in tf.signal
   errors.BAD_EXAMPLES                              per-task log of skipped bad examples
   convert (CLI)                                    media -> TFRecords with Apache Beam
@@ -12,8 +13,16 @@ pipelines per modality, the serving preprocessing, and built-in demo data sets.
 See docs/data.md.
 """
 
-from polyvit_tf.data.errors import bad_example_summary
-from polyvit_tf.data.pipeline import eval_dataset
-from polyvit_tf.data.pipeline import train_dataset
+import importlib
 
 __all__ = ['train_dataset', 'eval_dataset', 'bad_example_summary']
+_HOMES = {'train_dataset': 'pipeline', 'eval_dataset': 'pipeline',
+          'bad_example_summary': 'errors'}
+
+
+def __getattr__(name: str):
+  # Lazily, so that importing one library of the package (e.g. data.image, which the
+  # modality modules use) does not import the pipelines, and through them the config specs.
+  if name in _HOMES:
+    return getattr(importlib.import_module(f'polyvit_tf.data.{_HOMES[name]}'), name)
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

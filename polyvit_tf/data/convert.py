@@ -45,16 +45,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 import tensorflow as tf
 
 from polyvit_tf import error_text
+from polyvit_tf import modalities
 from polyvit_tf.data import features
 from polyvit_tf.data import media
 from polyvit_tf.data import media_checks
 from polyvit_tf.data import records
-
-MEDIA_EXTENSIONS = {
-    'image': ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff'),
-    'audio': ('.wav', '.flac', '.mp3', '.ogg', '.m4a', '.aac', '.opus', '.webm'),
-    'video': ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.mpg', '.mpeg', '.m4v'),
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +148,7 @@ def items_from_folder(folder: str, modality: str) -> tuple[list[Item], tuple[str
                    if tf.io.gfile.isdir(os.path.join(folder, d)))
   if not classes:
     raise ConversionError(f'--input {folder!r} has no class sub-folders')
+  extensions = modalities.get(modality).media_extensions
   seen: dict = {}
   outer = frozenset()
   if '://' not in folder:
@@ -165,7 +161,7 @@ def items_from_folder(folder: str, modality: str) -> tuple[list[Item], tuple[str
         items.append(Item(base, (name,), os.path.relpath(base, folder), problem))
         continue
       for f in files:
-        if os.path.splitext(f)[1].lower() in MEDIA_EXTENSIONS[modality]:
+        if os.path.splitext(f)[1].lower() in extensions:
           path = os.path.join(base, f)
           items.append(Item(path, (name,), os.path.relpath(path, folder)))
   return items, tuple(classes)
@@ -301,15 +297,8 @@ def convert_item(item: Item, opts: ConvertOptions) -> tf.train.Example:
   if item.problem:
     raise media.MediaError(item.problem)
   labels = label_ids(item.labels, opts.class_names)
-  if opts.modality == 'image':
-    return features.image_example(item.id, labels, media.image_bytes(item.path, opts.limits))
-  if opts.modality == 'audio':
-    waveform = media.audio_waveform(item.path, opts.sample_rate, opts.limits)
-    return features.audio_example(item.id, labels, waveform=waveform,
-                                  sample_rate=opts.sample_rate)
-  frames = media.video_frames(item.path, opts.video_fps, opts.video_short_side,
-                              opts.video_max_frames, limits=opts.limits)
-  return features.video_example(item.id, labels, frames, opts.video_fps)
+  payload = modalities.get(opts.modality).convert_file(item.path, opts)
+  return features.example(item.id, labels, payload)
 
 
 class _ConvertFn(beam.DoFn):
@@ -381,7 +370,7 @@ FLAGS = flags.FLAGS
 
 def define_flags() -> None:
   """The command line's flags (defined only when run as a program)."""
-  flags.DEFINE_enum('modality', None, ['image', 'audio', 'video'], 'Media kind.')
+  flags.DEFINE_enum('modality', None, list(modalities.names()), 'Media kind.')
   flags.DEFINE_string('input', '', 'Folder of class sub-folders of media files.')
   flags.DEFINE_string('manifest', '', 'CSV or JSONL manifest (path, label(s)).')
   flags.DEFINE_string('output', None, 'Output directory of the TFRecords.')

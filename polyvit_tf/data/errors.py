@@ -23,13 +23,15 @@ from typing import Sequence
 from absl import logging
 import tensorflow as tf
 
+from polyvit_tf.configs.errors import ConfigError
+
 
 class DataSourceError(FileNotFoundError):
   """A task's `data.source` does not exist or cannot be read; the message names both."""
 
 
-class DataConfigError(ValueError):
-  """A data setting of a task is invalid; the message names the task and the field."""
+# A data setting of a task is invalid: the one config error type (the name stays for imports).
+DataConfigError = ConfigError
 
 
 # Reason codes used inside the tf.data graph (int32) and their messages.

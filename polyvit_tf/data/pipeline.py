@@ -10,6 +10,10 @@ eval_dataset(config, task, *, split='eval', batch_size=None, input_context=None)
   'mask': float32 (b,)}; V views per example (video temporal x spatial crops, audio clips,
   1 for images); the last batch is padded with mask 0.
 
+What differs per modality (decoding, augmentation, views) is the task's modality module's
+`train_inputs` / `eval_inputs` (polyvit_tf/modalities/<m>.py), with the task's resolved
+options (polyvit_tf.configs.specs).
+
 Batch sizes: the task's `batch_size` (train) or `config.eval.batch_size` (eval) are global;
 with an input_context they are divided per replica (get_per_replica_batch_size) and the
 records are sharded across input pipelines.
@@ -28,16 +32,11 @@ import math
 import ml_collections
 import tensorflow as tf
 
-from polyvit_tf.data import audio as audio_lib
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import augment
 from polyvit_tf.data import errors
-from polyvit_tf.data import image as image_lib
-from polyvit_tf.data import options as options_lib
 from polyvit_tf.data import ordering
-from polyvit_tf.data import preprocess
 from polyvit_tf.data import sources
-from polyvit_tf.data import video as video_lib
-from polyvit_tf.model import spec as spec_lib
 
 AUTOTUNE = tf.data.AUTOTUNE
 
@@ -66,56 +65,6 @@ def _first_error(*statuses: tf.Tensor) -> tf.Tensor:
   for s in reversed(statuses):
     out = tf.where(tf.not_equal(s, errors.OK), tf.cast(s, tf.int32), out)
   return out
-
-
-# ---------------------------------------------------------------------- per modality
-def _train_inputs(ex: dict, opts: options_lib.Options,
-                  seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-  if isinstance(opts, options_lib.ImageOptions):
-    image, status = image_lib.decode_checked(ex['image'], opts)
-    return image_lib.train_image(image, opts, seed), status
-  if isinstance(opts, options_lib.AudioOptions):
-    status = audio_lib.check_waveform(ex['waveform'], ex['sample_rate'], opts)
-    spectrogram = tf.cond(
-        tf.equal(status, errors.OK),
-        lambda: audio_lib.log_mel(ex['waveform'], ex['sample_rate'], opts),
-        lambda: tf.zeros([opts.frames, opts.mel_bins]))
-    return audio_lib.train_clip(spectrogram, opts, seed), status
-  status = video_lib.clip_status(ex['frames'], opts, training=True)
-  clip = tf.cond(tf.equal(status, errors.OK),
-                 lambda: video_lib.train_clip(ex['frames'], opts, seed),
-                 lambda: tf.zeros([opts.num_frames, *opts.size, opts.channels]))
-  return clip, status
-
-
-def _eval_inputs(ex: dict, config: ml_collections.ConfigDict, task: str,
-                 opts: options_lib.Options) -> tuple[tf.Tensor, tf.Tensor]:
-  """Views (V, *input_shape) through the serving preprocessing (preprocess.py)."""
-  spec = preprocess.modality_spec(config, task)
-  kwargs = preprocess.task_kwargs(config, task)
-  if isinstance(opts, options_lib.ImageOptions):
-    status = image_lib.budget_status(ex['image'], opts)
-    views = tf.cond(tf.equal(status, errors.OK),
-                    lambda: preprocess.image_from_encoded(ex['image'], spec),
-                    lambda: tf.zeros([*spec.input_shape]))[None]
-    return views, status
-  if isinstance(opts, options_lib.AudioOptions):
-    status = audio_lib.check_waveform(ex['waveform'], ex['sample_rate'], opts)
-    views = tf.cond(
-        tf.equal(status, errors.OK),
-        lambda: preprocess.audio_from_waveform(ex['waveform'], ex['sample_rate'], spec,
-                                               **kwargs),
-        lambda: tf.zeros([opts.num_views, *spec.input_shape]))
-    return views, status
-  status = video_lib.clip_status(ex['frames'], opts)
-  views = tf.cond(tf.equal(status, errors.OK),
-                  lambda: preprocess.video_from_frames(ex['frames'], spec, **kwargs),
-                  lambda: tf.zeros([opts.num_views, *spec.input_shape]))
-  return views, status
-
-
-def _num_views(opts: options_lib.Options) -> int:
-  return 1 if isinstance(opts, options_lib.ImageOptions) else opts.num_views
 
 
 # ------------------------------------------------------------------- bad-example guard
@@ -205,9 +154,8 @@ def _account(task: str, split: str, skip_bad: bool):
   return _plain(fn)
 
 
-def _parallelism(config: ml_collections.ConfigDict, task: str) -> int:
-  n = int(config.tasks[task].data.get('num_parallel_calls', -1))
-  return AUTOTUNE if n <= 0 else n
+def _parallelism(data: specs_lib.DataSpec) -> int:
+  return AUTOTUNE if data.num_parallel_calls <= 0 else data.num_parallel_calls
 
 
 def _batch_size(global_size: int, input_context: tf.distribute.InputContext | None) -> int:
@@ -236,20 +184,20 @@ def train_dataset(config: ml_collections.ConfigDict, task: str, *, seed: int,
                   input_context: tf.distribute.InputContext | None = None,
                   skip_batches: int = 0) -> tf.data.Dataset:
   """The infinite, deterministic training stream of `task` (see the module docstring)."""
-  t = spec_lib.task_spec(config, task)
-  cfg = config.tasks[task]
-  opts = options_lib.for_task(config, task)
-  source = sources.for_task(config, task)
-  split = sources.split_name(config, task, 'train')
+  spec = specs_lib.resolve(config)
+  t, data, training = spec.task(task), spec.data[task], spec.training[task]
+  modality, opts = spec.modality_of(task).impl, data.options
+  source = sources.open_source(data, t.modality)
+  split = data.split('train')
   _check_nonempty(source, split, task)
   if batch_size is None:
-    b = _batch_size(cfg.batch_size, input_context)
+    b = _batch_size(training.batch_size, input_context)
   else:
     b = int(batch_size)
   if b < 1:
-    raise errors.DataConfigError(f'task {task}: batch size must be >= 1, got {b}.')
+    raise ValueError(f'task {task}: batch size must be >= 1, got {b}.')
   num_pipelines, pipeline_id = _pipeline_position(input_context)
-  block = max(1, int(cfg.data.get('shuffle_buffer', 10_000)))
+  block = data.shuffle_buffer
   start = int(skip_batches) * b
   epoch_records = None
   if start:
@@ -263,12 +211,12 @@ def train_dataset(config: ml_collections.ConfigDict, task: str, *, seed: int,
                        epoch_records=epoch_records)
 
   element_base = ordering.seed_base(seed, task, 'element', pipeline_id)
-  input_shape = spec_lib.modality_spec(config, t.modality).input_shape
+  input_shape = spec.input_shape(task)
 
   def decode(index, fallback_id, raw):
     ex = source.parse(raw)
-    inputs, input_status = _train_inputs(ex, opts, ordering.stateless_seed(element_base,
-                                                                            index))
+    inputs, input_status = modality.train_inputs(
+        ex, opts, ordering.stateless_seed(element_base, index))
     labels, label_status = encode_labels(ex['labels'], t.num_classes, t.multilabel)
     example_id = tf.where(tf.strings.length(ex['id']) > 0, ex['id'], fallback_id)
     return {'inputs': tf.ensure_shape(inputs, input_shape), 'labels': labels,
@@ -276,14 +224,14 @@ def train_dataset(config: ml_collections.ConfigDict, task: str, *, seed: int,
             'status': _first_error(input_status, label_status)}
 
   blank = {'inputs': tf.zeros(input_shape), 'labels': tf.zeros([t.num_classes])}
-  ds = _decode_groups(ds, decode, source, blank, _parallelism(config, task),
+  ds = _decode_groups(ds, decode, source, blank, _parallelism(data),
                       group_size(math.prod(input_shape)))
-  ds = ds.map(_account(task, split, bool(cfg.data.skip_bad_examples)))
+  ds = ds.map(_account(task, split, data.skip_bad_examples))
   ds = ds.batch(b, drop_remainder=True)
 
   batch_base = ordering.seed_base(seed, task, 'mixup', pipeline_id)
-  smoothing = float(cfg.label_smoothing)
-  alpha = float(cfg.mixup_alpha)
+  smoothing = training.label_smoothing
+  alpha = training.mixup_alpha
 
   def finish(batch):
     valid = tf.equal(batch['status'], errors.OK)
@@ -313,44 +261,41 @@ def eval_dataset(config: ml_collections.ConfigDict, task: str, *, split: str = '
                  input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
   """One pass over `split` ('eval' | 'validation' | 'train') of `task`, padded batches of
   views (see the module docstring)."""
-  t = spec_lib.task_spec(config, task)
-  cfg = config.tasks[task]
-  opts = options_lib.for_task(config, task)
-  source = sources.for_task(config, task)
-  split_name = sources.split_name(config, task, split)
+  spec = specs_lib.resolve(config)
+  t, data = spec.task(task), spec.data[task]
+  modality, opts = spec.modality_of(task).impl, data.options
+  source = sources.open_source(data, t.modality)
+  split_name = data.split(split)
   source.check(split_name)
-  b = int(batch_size) if batch_size is not None else _batch_size(config.eval.batch_size,
+  b = int(batch_size) if batch_size is not None else _batch_size(spec.eval.batch_size,
                                                                  input_context)
   if b < 1:
-    raise errors.DataConfigError(f'task {task}: eval batch size must be >= 1, got {b}.')
+    raise ValueError(f'task {task}: eval batch size must be >= 1, got {b}.')
   num_pipelines, pipeline_id = _pipeline_position(input_context)
   records = source.epoch_records(split_name)
   if num_pipelines > 1:
     records = records.shard(num_pipelines, pipeline_id)
   ds = records.enumerate().map(_plain(lambda i, rec: (i, rec[0], rec[1])))
 
-  views = _num_views(opts)
-  input_shape = spec_lib.modality_spec(config, t.modality).input_shape
-  view_shape = (views, *input_shape)
+  view_shape = (data.num_views, *spec.input_shape(task))
 
   def decode(index, fallback_id, raw):
     ex = source.parse(raw)
-    inputs, input_status = _eval_inputs(ex, config, task, opts)
+    inputs, input_status = modality.eval_inputs(ex, opts)
     labels, label_status = encode_labels(ex['labels'], t.num_classes, t.multilabel)
     example_id = tf.where(tf.strings.length(ex['id']) > 0, ex['id'], fallback_id)
     return {'inputs': tf.ensure_shape(inputs, view_shape), 'labels': labels, 'index': index,
             'id': example_id, 'status': _first_error(input_status, label_status)}
 
   blank = {'inputs': tf.zeros(view_shape), 'labels': tf.zeros([t.num_classes])}
-  ds = _decode_groups(ds, decode, source, blank, _parallelism(config, task),
+  ds = _decode_groups(ds, decode, source, blank, _parallelism(data),
                       group_size(math.prod(view_shape)))
-  ds = ds.map(_account(task, split_name, bool(cfg.data.skip_bad_examples)))
+  ds = ds.map(_account(task, split_name, data.skip_bad_examples))
   ds = ds.filter(_plain(lambda e: tf.equal(e['status'], errors.OK)))
   ds = ds.map(_plain(lambda e: {'inputs': e['inputs'], 'labels': e['labels'],
                                 'mask': tf.constant(1.0)}))
-  max_examples = int(config.eval.get('max_examples', 0) or 0)
-  if max_examples > 0:
-    ds = ds.take(max_examples)
+  if spec.eval.max_examples > 0:
+    ds = ds.take(spec.eval.max_examples)
   padding = tf.data.Dataset.from_tensors(
       {'inputs': tf.zeros(view_shape), 'labels': tf.zeros([t.num_classes]),
        'mask': tf.constant(0.0)}).repeat(b - 1)

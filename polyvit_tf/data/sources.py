@@ -29,14 +29,12 @@ from typing import Any
 import ml_collections
 import tensorflow as tf
 
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import errors
 from polyvit_tf.data import features
 from polyvit_tf.data import records as records_lib
-from polyvit_tf.model import spec as spec_lib
 
 _plain = tf.autograph.experimental.do_not_convert
-
-SPLIT_FIELDS = {'train': 'train_split', 'eval': 'eval_split', 'validation': 'validation_split'}
 
 
 class Source:
@@ -184,46 +182,30 @@ def demo_root(data_dir: str = '') -> str:
   return os.path.expanduser(os.environ.get('POLYVIT_DEMO_DIR', '~/.cache/polyvit_tf/demo'))
 
 
-def _split_name(config: ml_collections.ConfigDict, task: str, split: str) -> str:
-  if split not in SPLIT_FIELDS:
-    raise errors.DataConfigError(
-        f'task {task}: split {split!r} is not one of {sorted(SPLIT_FIELDS)}.')
-  field = SPLIT_FIELDS[split]
-  name = config.tasks[task].data[field]
-  if not name:
-    raise errors.DataConfigError(
-        f'task {task}: tasks.{task}.data.{field} is empty; the task has no {split} split.')
-  return name
-
-
-def split_name(config: ml_collections.ConfigDict, task: str, split: str) -> str:
-  """The data-set split behind 'train' | 'eval' | 'validation' for `task`."""
-  return _split_name(config, task, split)
-
-
-def for_task(config: ml_collections.ConfigDict, task: str) -> Source:
-  """The Source of `task`; DataSourceError / DataConfigError name the task and source."""
-  t = spec_lib.task_spec(config, task)
-  data = config.tasks[task].data
-  source = str(data.source)
+def open_source(data: specs_lib.DataSpec, modality: str) -> Source:
+  """The Source of a task's resolved data spec; DataSourceError names the task and source."""
+  task, source = data.task, data.source
   scheme, _, rest = source.partition(':')
   if not rest:
     raise errors.DataSourceError(
         f'task {task}: data.source {source!r} is not `tfrecord:<path>`, `tfds:<name>` or '
         f'`demo:<name>`.')
-  data_dir = str(data.get('data_dir', '') or '')
   if scheme == 'tfrecord':
-    location = os.path.expanduser(rest)
-    return TFRecordSource(location, t.modality, source, task)
+    return TFRecordSource(os.path.expanduser(rest), modality, source, task)
   if scheme == 'demo':
     from polyvit_tf.data.demo import builder as demo_build  # pylint: disable=g-import-not-at-top
-    directory = demo_build.ensure(rest, demo_root(data_dir), task=task)
-    return TFRecordSource(directory, t.modality, source, task)
+    directory = demo_build.ensure(rest, demo_root(data.data_dir), task=task)
+    return TFRecordSource(directory, modality, source, task)
   if scheme == 'tfds':
     from polyvit_tf.data import tfds_source  # pylint: disable=g-import-not-at-top
-    return tfds_source.TFDSSource(rest, t.modality, source, task, data_dir=data_dir or None,
-                                  input_key=str(data.get('input_key', '') or ''),
-                                  label_key=str(data.get('label_key', '') or ''))
+    return tfds_source.TFDSSource(rest, modality, source, task, data_dir=data.data_dir or None,
+                                  input_key=data.input_key, label_key=data.label_key)
   raise errors.DataSourceError(
       f'task {task}: data.source {source!r} has unknown scheme {scheme!r}; expected '
       f'tfrecord, tfds or demo.')
+
+
+def for_task(config: ml_collections.ConfigDict, task: str) -> Source:
+  """The Source of `task` in `config` (its resolved data spec, polyvit_tf.configs.specs)."""
+  spec = specs_lib.resolve(config)
+  return open_source(spec.data[task], spec.task(task).modality)

@@ -17,14 +17,10 @@ from typing import Any
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from polyvit_tf import modalities
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.data import errors
 from polyvit_tf.data import sources
-
-_FEATURE_TYPES = {
-    'image': tfds.features.Image,
-    'audio': tfds.features.Audio,
-    'video': tfds.features.Video,
-}
 
 
 def _is_class_label(feature) -> bool:
@@ -45,19 +41,25 @@ class TFDSSource(sources.Source):
     self.modality = modality
     self.description = description
     self.task = task
+    self.impl = modalities.get(modality)
+    feature_type = getattr(tfds.features, self.impl.tfds_feature, None) if (
+        self.impl.tfds_feature) else None
+    if feature_type is None:
+      raise errors.DataSourceError(f'task {task}: data.source {description!r}: modality '
+                                   f'{modality!r} has no TFDS reader.')
     try:
       self.builder = tfds.builder(name, data_dir=data_dir)
     except Exception as e:  # pylint: disable=broad-except
       raise errors.DataSourceError(
           f'task {task}: data.source {description!r}: no TFDS builder: {e}') from None
     feats = self.builder.info.features
-    of_type = lambda f: isinstance(f, _FEATURE_TYPES[modality])
+    of_type = lambda f: isinstance(f, feature_type)
     if not input_key and modality in feats and of_type(feats[modality]):
       input_key = modality  # e.g. 'image' rather than an image-typed 'segmentation_mask'
     self.input_key = input_key or self._find(
         feats, of_type, f'a {modality} feature (set data.input_key)')
     if input_key and input_key not in feats:
-      raise errors.DataConfigError(f'task {task}: data.input_key {input_key!r} is not a '
+      raise ConfigError(f'task {task}: data.input_key {input_key!r} is not a '
                                    f'feature of {description} ({list(feats.keys())}).')
     if label_key:
       self.label_key = label_key
@@ -69,21 +71,19 @@ class TFDSSource(sources.Source):
           'a ClassLabel feature (set data.label_key)')
     self.id_key = next((k for k in ('id', 'file_name', 'filename') if k in feats and
                         isinstance(feats[k], tfds.features.Text)), '')
-    input_feature = feats[self.input_key]
-    self.sample_rate = int(getattr(input_feature, 'sample_rate', None) or 16_000)
-    self.audio_dtype = getattr(input_feature, 'dtype', None) if modality == 'audio' else None
+    self.input_feature = feats[self.input_key]
     self._counts: dict[str, int] = {}
 
   def _find(self, feats, predicate, what: str) -> str:
     for key, feature in feats.items():
       if predicate(feature):
         return key
-    raise errors.DataConfigError(f'task {self.task}: {self.description} has no {what}; '
-                                 f'features: {list(feats.keys())}.')
+    raise ConfigError(f'task {self.task}: {self.description} has no {what}; features: '
+                      f'{list(feats.keys())}.')
 
   def _dataset(self, split: str) -> tf.data.Dataset:
     decoders = None
-    if self.modality in ('image', 'video'):
+    if self.impl.tfds_encoded:
       decoders = {self.input_key: tfds.decode.SkipDecoding()}
     try:
       return self.builder.as_dataset(split=split, shuffle_files=False, decoders=decoders)
@@ -122,24 +122,8 @@ class TFDSSource(sources.Source):
 
   def parse(self, raw: Any) -> dict:
     labels = tf.reshape(tf.cast(raw[self.label_key], tf.int64), [-1])
-    out = {'id': self.example_id(raw), 'labels': labels}
-    x = raw[self.input_key]
-    if self.modality == 'image':
-      out['image'] = x
-    elif self.modality == 'audio':
-      waveform = tf.cast(x, tf.float32)
-      if x.dtype == tf.int16:
-        waveform = waveform / 32768.0
-      elif x.dtype == tf.int32:
-        waveform = waveform / 2147483648.0
-      if waveform.shape.rank == 2:
-        waveform = tf.reduce_mean(waveform, axis=-1)
-      out['waveform'] = waveform
-      out['sample_rate'] = tf.constant(self.sample_rate, tf.int32)
-    else:
-      out['frames'] = x
-      out['frame_rate'] = tf.constant(0.0, tf.float32)
-    return out
+    return {'id': self.example_id(raw), 'labels': labels,
+            **self.impl.tfds_payload(raw[self.input_key], self.input_feature)}
 
   def example_id(self, raw: Any) -> tf.Tensor:
     if self.id_key:

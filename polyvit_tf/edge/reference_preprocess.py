@@ -3,8 +3,9 @@
 An app that ships `<stem>.tflite` ports this file: every number it uses comes from the task's
 entry of the manifest (`<stem>.json` beside the model, or the copy embedded in the .tflite,
 `read_embedded_manifest`), which polyvit_tf/export/preprocessing_spec.py derives from the
-training config and the TensorFlow preprocessing (polyvit_tf/data/preprocess.py, what the
-SavedModel's `<task>_raw` / `<task>_frames` signatures run). It agrees with those to 1e-5
+training config and the TensorFlow preprocessing (the modality modules' `preprocessing_spec`
+describing their `raw_inputs`, what the SavedModel's `<task>_raw` / `<task>_frames` signatures
+run). It agrees with those to 1e-5
 (tests/export/test_reference_preprocess.py, tests/export/test_litert_env.py).
 
 Inputs are decoded media (decoding JPEG / PNG / video needs a codec: use the platform's):

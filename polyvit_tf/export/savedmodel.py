@@ -25,8 +25,10 @@ import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
+from polyvit_tf.model import prediction as prediction_lib
 
 METADATA_FILE = 'polyvit_export.json'
 CONFIG_FILE = 'polyvit_config.json'
@@ -104,7 +106,9 @@ def export_saved_model(workdir: str, out_dir: str, *, version: int | None = None
 def export_metadata(model: PolyViT, config: ml_collections.ConfigDict,
                     sigs: list[signatures_lib.Signature], *, version: int,
                     top_k: int) -> dict:
-  """What a client needs besides the signature defs: tasks, modalities, class names."""
+  """What a client needs besides the signature defs: tasks, modalities, class names, and
+  how the probabilities are made (`activation`, `view_averaging`)."""
+  spec = specs_lib.resolve(config)
   return {
       'format': 'polyvit_tf.export/1',
       'config_name': config.get('name', ''),
@@ -117,8 +121,10 @@ def export_metadata(model: PolyViT, config: ml_collections.ConfigDict,
               'num_classes': model.task(task).num_classes,
               'multilabel': model.task(task).multilabel,
               'input_shape': list(model.input_shape(task)),
-              'eval_views': int(config.tasks[task].get('eval_views', 1) or 1),
-              'class_names': signatures_lib.class_names(config, task),
+              'eval_views': spec.task(task).eval_views,
+              'activation': prediction_lib.PredictionSpec.of(spec, task).activation,
+              'view_averaging': spec.eval.view_averaging,
+              'class_names': list(spec.task(task).class_names),
               'signatures': {s.kind: s.name for s in sigs if s.task == task},
           } for task in model.task_names},
       'signatures': {
@@ -140,24 +146,14 @@ def read_config(version_dir: str) -> ml_collections.ConfigDict:
 
 
 def warmup_input(model: PolyViT, sig: signatures_lib.Signature) -> np.ndarray:
-  """A batch of one valid input of `sig`: zeros for tensor signatures, tiny real media
-  (a 16 x 16 JPEG, one second of a 440 Hz tone as a WAV, a clip of JPEG / uint8 frames)
-  for the raw ones, so that warming up runs the decoders and passes their checks."""
+  """A batch of one valid input of `sig`: zeros for tensor signatures, tiny real media made
+  by the task's modality module for the raw ones (`warmup_input`: e.g. a 16 x 16 JPEG, one
+  second of a 440 Hz tone as a WAV, a clip of JPEG / uint8 frames), so that warming up runs
+  the decoders and passes their checks."""
   if sig.kind == 'tensor':
     return np.zeros((1,) + model.input_shape(sig.task), np.float32)
-  modality = model.task(sig.task).modality
-  y, x = np.mgrid[:16, :16]
-  pixels = np.stack([y * 16, x * 16, (x + y) * 8], -1).astype(np.uint8)
-  if modality == 'image':
-    return np.array([tf.io.encode_jpeg(pixels).numpy()], dtype=object)
-  if modality == 'audio':
-    tone = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16_000) / 16_000).astype(np.float32)
-    return np.array([tf.audio.encode_wav(tone[:, None], 16_000).numpy()], dtype=object)
-  frames = np.stack([np.roll(pixels, t, axis=1) for t in range(2 * model.input_shape(
-      sig.task)[0])])
-  if sig.kind == 'frames':
-    return frames[np.newaxis]
-  return np.array([[tf.io.encode_jpeg(f).numpy() for f in frames]], dtype=object)
+  geometry = model.modalities[model.task(sig.task).modality]
+  return geometry.impl.warmup_input(sig.kind, geometry)
 
 
 def write_warmup_requests(model: PolyViT, sigs: list[signatures_lib.Signature],

@@ -172,7 +172,9 @@ def build_manifest(meta: dict, config: ml_collections.ConfigDict, tasks: list[st
     manifest['tasks'][task] = {
         'signature': task, 'input': sig['input'], 'dtype': sig['dtype'],
         'shape': sig['shape'], 'modality': t['modality'], 'multilabel': t['multilabel'],
-        'activation': 'sigmoid' if t['multilabel'] else 'softmax',
+        # The exported probabilities' activation (that of the task's loss); exports made
+        # before it was recorded served sigmoids for multi-label tasks, softmax otherwise.
+        'activation': t.get('activation', 'sigmoid' if t['multilabel'] else 'softmax'),
         'outputs': list(signatures_lib.NUMERIC_OUTPUT_KEYS),
         'top_k': min(int(meta['top_k']), len(t['class_names'])),
         'labels': os.path.join(labels_dir, f'{task}.txt'),

@@ -25,7 +25,7 @@ import math
 
 import ml_collections
 
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,10 +52,9 @@ class FlopCount:
 
 def forward_flops(config: ml_collections.ConfigDict, task: str) -> FlopCount:
   """Forward matmul FLOPs per example of `task` under `config`."""
-  t = spec_lib.task_spec(config, task)
-  mod = spec_lib.modality_spec(config, t.modality)
-  m = config.model
-  d, mlp, layers = int(m.hidden_size), int(m.mlp_dim), int(m.num_layers)
+  spec = specs_lib.resolve(config)
+  t, mod, m = spec.task(task), spec.modality_of(task), spec.model
+  d, mlp, layers = m.hidden_size, m.mlp_dim, m.num_layers
   n = mod.num_patches
   s = n + 1
   patch = math.prod(mod.patch_size) * mod.channels
@@ -71,5 +70,7 @@ def train_step_flops(config: ml_collections.ConfigDict, task: str,
                      batch_size: int | None = None) -> int:
   """Matmul FLOPs of one training step of `task` (forward + backward) at `batch_size`
   (default: the task's configured batch size)."""
-  batch = int(config.tasks[task].batch_size if batch_size is None else batch_size)
+  if batch_size is None:
+    batch_size = specs_lib.resolve(config).training[task].batch_size
+  batch = int(batch_size)
   return batch * forward_flops(config, task).train

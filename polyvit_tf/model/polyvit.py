@@ -13,9 +13,9 @@ import keras
 import ml_collections
 import numpy as np
 
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.model import encoder as encoder_lib
 from polyvit_tf.model import head as head_lib
-from polyvit_tf.model import spec as spec_lib
 from polyvit_tf.model import tokenizer as tokenizer_lib
 
 
@@ -27,16 +27,15 @@ class PolyViT:
   """The shared layers of a PolyViT and the per-task Keras models built from them."""
 
   def __init__(self, config: ml_collections.ConfigDict, seed: int | None = None):
-    spec_lib.validate_model_config(config)
+    self.spec = specs_lib.resolve(config)
     self.config = config
-    m = config.model
-    self.num_layers = int(m.num_layers)
-    self.num_adapt_layers = int(m.num_adapt_layers)
-    self.hidden_size = int(m.hidden_size)
-    self.task_names = spec_lib.task_names(config)
-    self.tasks = {t: spec_lib.task_spec(config, t) for t in self.task_names}
-    self.modalities = {mod: spec_lib.modality_spec(config, mod)
-                       for mod in spec_lib.used_modalities(config)}
+    m = self.spec.model
+    self.num_layers = m.num_layers
+    self.num_adapt_layers = m.num_adapt_layers
+    self.hidden_size = m.hidden_size
+    self.task_names = list(self.spec.task_names)
+    self.tasks = dict(self.spec.tasks)
+    self.modalities = dict(self.spec.modalities)
     if seed is not None:
       keras.utils.set_random_seed(seed)
     base_seed = 0 if seed is None else seed
@@ -72,7 +71,7 @@ class PolyViT:
     """Shape of one input example of `task` (no batch axis)."""
     return self.modalities[self.task(task).modality].input_shape
 
-  def task(self, task: str) -> spec_lib.TaskSpec:
+  def task(self, task: str) -> specs_lib.TaskSpec:
     if task not in self.tasks:
       raise KeyError(f'Unknown task {task!r}; this PolyViT has tasks {self.task_names}.')
     return self.tasks[task]
@@ -169,3 +168,17 @@ class PolyViT:
     """Number of trainable parameters per part (see `parts`)."""
     return {name: int(sum(np.prod(v.shape) for v in vs if v.trainable))
             for name, vs in self.parts().items()}
+
+
+def build(config: ml_collections.ConfigDict, *, seed: int | None = None,
+          mixed_precision: bool = False) -> PolyViT:
+  """The PolyViT of `config` (call under a strategy's scope to place its variables); with
+  `mixed_precision` its layers compute in bfloat16 (the mixed_bfloat16 policy is set only
+  while they are built)."""
+  previous = keras.mixed_precision.global_policy()
+  if mixed_precision:
+    keras.mixed_precision.set_global_policy('mixed_bfloat16')
+  try:
+    return PolyViT(config, seed=seed)
+  finally:
+    keras.mixed_precision.set_global_policy(previous)

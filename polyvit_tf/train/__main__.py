@@ -16,7 +16,7 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 
 FLAGS = flags.FLAGS
 

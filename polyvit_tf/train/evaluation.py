@@ -1,12 +1,14 @@
-"""Evaluation of every task: multi-crop averaging, metrics over all replicas, reports.
+"""Evaluation of every task: multi-crop predictions, metrics over all replicas, reports.
 
 Eval data (`data.eval_dataset`) is finite, padded to full batches with mask 0, and carries V
 views per example (multi-crop: video temporal x spatial views, audio clips; V = 1 for images).
-The eval step runs all B x V views through the task's model on every replica and gathers
-logits, labels and masks from every replica of every worker; the host averages each
-example's views and computes top-1/top-5/loss (and mAP for multi-label tasks) over all real
-examples (see metrics.py). Reports: <workdir>/eval/metrics.json (split 'eval'; the TFX
-Evaluator reads it) or metrics_<split>.json, plus a Markdown table report_<split>.md.
+The eval step runs every view through the task's model on every replica and combines each
+example's views into its prediction (polyvit_tf/model/prediction.py, the path the exported
+signatures and the TFX evaluator take), then gathers predictions, labels and masks from
+every replica of every worker; the host computes top-1/top-5/loss (and mAP for multi-label
+tasks) over all real examples (metrics.py). Reports: <workdir>/eval/metrics.json (split
+'eval'; the TFX Evaluator reads it) or metrics_<split>.json, plus a Markdown table
+report_<split>.md.
 """
 
 from __future__ import annotations
@@ -20,24 +22,50 @@ import ml_collections
 import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
+from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.model import prediction as prediction_lib
+from polyvit_tf.model.polyvit import PolyViT
 from polyvit_tf.train import metrics as metrics_lib
 from polyvit_tf.train import strategy as strategy_lib
-from polyvit_tf.train.steps import StepFactory
 
-SPLITS = ('eval', 'validation', 'train')
+SPLITS = tuple(specs_lib.SPLIT_FIELDS)
 
 
 class Evaluator:
-  """Evaluates a run's model on a split of every task."""
+  """Evaluates a model on a split of every task, under a tf.distribute strategy."""
 
-  def __init__(self, config: ml_collections.ConfigDict, strategy: tf.distribute.Strategy,
-               steps: StepFactory, data):
-    self.config, self.strategy, self.steps, self.data = config, strategy, steps, data
+  def __init__(self, model: PolyViT, config: ml_collections.ConfigDict,
+               strategy: tf.distribute.Strategy, data):
+    self.model, self.config, self.strategy, self.data = model, config, strategy, data
+    self.spec = specs_lib.resolve(config)
+    self._steps: dict = {}
+
+  def eval_step(self, task: str):
+    """tf.function (distributed batch) -> (logits (B, C), probabilities (B, C), labels,
+    mask): the task's predictions, gathered from every replica of every worker."""
+    if task in self._steps:
+      return self._steps[task]
+    keras_model = self.model.model_for(task)
+    predicting = prediction_lib.PredictionSpec.of(self.spec, task)
+    strategy = self.strategy
+
+    def replica_eval(batch):
+      p = prediction_lib.predict(lambda x: keras_model(x, training=False), batch['inputs'],
+                                 predicting)
+      return (p.logits, p.probabilities, tf.cast(batch['labels'], tf.float32),
+              tf.cast(batch['mask'], tf.float32))
+
+    @tf.function
+    def step(batch):
+      out = strategy.run(replica_eval, args=(batch,))
+      return tuple(strategy.gather(o, axis=0) for o in out)
+
+    self._steps[task] = step
+    return step
 
   def _dataset(self, task: str, split: str):
     config, data, strategy = self.config, self.data, self.strategy
-    max_examples = int(config.eval.get('max_examples', 0) or 0)
-    global_batch = int(config.eval.batch_size)
+    max_examples, global_batch = self.spec.eval.max_examples, self.spec.eval.batch_size
 
     def fn(ctx: tf.distribute.InputContext):
       ds = data.eval_dataset(config, task, split=split, input_context=ctx)
@@ -54,15 +82,13 @@ class Evaluator:
     if split not in SPLITS:
       raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
     results = {}
-    model = self.steps.model
-    for task in tasks or model.task_names:
-      spec = model.task(task)
-      acc = metrics_lib.TaskMetrics(spec.loss, spec.multilabel,
-                                    metrics_lib.view_averaging(self.config))
-      step = self.steps.eval_step(task)
+    for task in tasks or self.model.task_names:
+      t = self.spec.task(task)
+      acc = metrics_lib.TaskMetrics(t.loss, t.multilabel, self.spec.eval.view_averaging)
+      step = self.eval_step(task)
       for batch in self._dataset(task, split):
-        logits, labels, mask = step(batch)
-        acc.update(logits.numpy(), labels.numpy(), mask.numpy())
+        logits, probabilities, labels, mask = step(batch)
+        acc.update(logits.numpy(), probabilities.numpy(), labels.numpy(), mask.numpy())
       results[task] = acc.result()
     return results
 

@@ -24,8 +24,8 @@ from absl import flags
 from absl import logging
 from ml_collections import config_flags
 
+from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.model.polyvit import PolyViT
-from polyvit_tf.model.spec import task_names
 from polyvit_tf.train import evaluation
 from polyvit_tf.train import loop
 from polyvit_tf.train import probes
@@ -76,7 +76,7 @@ def _table(title: str, rows: list[tuple[str, str, dict]], tasks: list[str]) -> s
 
 def run_experiment(config: ml_collections.ConfigDict, out: str, parts=PARTS, data=None,
                    probe_source: str = '') -> dict:
-  tasks = task_names(config)
+  tasks = list(specs_lib.resolve(config).task_names)
   results: dict = {'seed': int(config.seed), 'schedules': {}, 'single': {}, 'probe': {}}
   md = [f'Config {config.name}, seed {int(config.seed)}. Scores: top-1 (%) (mAP for '
         'multi-label tasks).\n']

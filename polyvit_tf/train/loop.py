@@ -1,8 +1,9 @@
 """The co-training loop: `run(config, workdir)` trains per the config and evaluates at the end.
 
-The host walks the schedule (a pure function of the config and seed): step s trains task
-schedule.task_at(s) with lr_task * factor(s) through that task's traced step function, so
-every replica and every worker runs the same task in the same step without communicating.
+The host walks the schedule (a pure function of the config and seed): step s is of kind
+schedule.step_at(s) (one task, or every task for the accumulated schedule) and trains with the
+kind's rate lr * factor(s) through that kind's traced step function, so every replica and
+every worker runs the same step without communicating.
 State lives on the device and in checkpoints (model, optimizer, global step, per-task data
 positions, RNG states); a restarted run restores the newest checkpoint of its work directory
 that restores (older ones are tried when the newest is corrupt; checkpointing.py), re-opens
@@ -16,7 +17,6 @@ import os
 import json
 import time
 
-import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
@@ -24,13 +24,13 @@ from absl import logging
 
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
+from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.configs.errors import ConfigError
+from polyvit_tf.model import polyvit as polyvit_lib
 from polyvit_tf.model import weights
-from polyvit_tf.model.polyvit import PolyViT
-from polyvit_tf.model.spec import ConfigError, task_names, validate_model_config
 from polyvit_tf.train import checkpointing
 from polyvit_tf.train import evaluation
 from polyvit_tf.train import lr as lr_lib
-from polyvit_tf.train import metrics as metrics_lib
 from polyvit_tf.train import optim
 from polyvit_tf.train import schedules
 from polyvit_tf.train import strategy as strategy_lib
@@ -73,55 +73,34 @@ def load_provider(spec: str = ''):
   return provider
 
 
-def validate_eval_config(config: ml_collections.ConfigDict) -> None:
-  validate_model_config(config)
-  for task in task_names(config):
-    views = config.tasks[task].get('eval_views', 1)
-    if not isinstance(views, int) or views < 1:
-      raise ConfigError(f'tasks.{task}.eval_views must be an integer >= 1, got {views!r}.')
-  how = metrics_lib.view_averaging(config)
-  if how not in metrics_lib.VIEW_AVERAGING:
-    raise ConfigError(f'eval.view_averaging: {how!r} is not one of '
-                      f'{list(metrics_lib.VIEW_AVERAGING)}.')
-  if not isinstance(config.eval.batch_size, int) or config.eval.batch_size < 1:
-    raise ConfigError(f'eval.batch_size must be a positive integer, got '
-                      f'{config.eval.batch_size!r}.')
-  strategy_lib.validate(config)
+def validate_eval_config(config: ml_collections.ConfigDict) -> specs_lib.Specs:
+  """Checks what an evaluation reads (model, tasks, modalities, data, eval, distribution);
+  raises ConfigError naming the offending key. Returns the resolved specs."""
+  return specs_lib.resolve(config).validate('model', 'tasks', 'modalities', 'data', 'eval',
+                                            'distribution')
 
 
 def validate_config(config: ml_collections.ConfigDict
                     ) -> tuple[schedules.Schedule, lr_lib.LearningRate]:
   """Checks every section the trainer uses (before any data is read); raises ConfigError
   naming the offending key. Returns the schedule and learning rates."""
-  validate_eval_config(config)
-  for task in task_names(config):
-    b = config.tasks[task].batch_size
-    if not isinstance(b, int) or b < 1:
-      raise ConfigError(f'tasks.{task}.batch_size must be a positive integer, got {b!r}.')
+  specs_lib.resolve(config).validate()
   schedule = schedules.build(config)
-  rates = lr_lib.from_config(config, schedule)
-  optim.validate(config)
-  for key in ('checkpoint_every_steps', 'log_every_steps', 'eval_every_steps',
-              'total_steps_override'):
-    value = config.train.get(key, 0)
-    if not isinstance(value, int) or value < 0:
-      raise ConfigError(f'train.{key} must be an integer >= 0, got {value!r}.')
-  if config.train.log_every_steps < 1:
-    raise ConfigError('train.log_every_steps must be >= 1.')
-  if config.eval.get('periodic_split', 'eval') not in evaluation.SPLITS:
-    raise ConfigError(f'eval.periodic_split: {config.eval.periodic_split!r} is not one of '
-                      f'{list(evaluation.SPLITS)}.')
-  return schedule, rates
+  return schedule, lr_lib.from_config(config, schedule)
 
 
-def check_batch_sizes(config: ml_collections.ConfigDict, replicas: int) -> None:
-  for task in task_names(config):
-    if config.tasks[task].batch_size % replicas:
-      raise ConfigError(f'tasks.{task}.batch_size={config.tasks[task].batch_size} is not '
-                        f'divisible by the {replicas} replicas of the strategy.')
-  if config.eval.batch_size % replicas:
-    raise ConfigError(f'eval.batch_size={config.eval.batch_size} is not divisible by the '
-                      f'{replicas} replicas of the strategy.')
+def check_batch_sizes(config: ml_collections.ConfigDict, replicas: int, *,
+                      training: bool = True) -> None:
+  """Every global batch (the tasks' when `training`, the evaluation's) splits evenly over
+  the strategy's replicas."""
+  spec = specs_lib.resolve(config)
+  sizes = {f'tasks.{t}.batch_size': spec.training[t].batch_size
+           for t in spec.task_names} if training else {}
+  sizes['eval.batch_size'] = spec.eval.batch_size
+  for key, size in sizes.items():
+    if size % replicas:
+      raise ConfigError(f'{key}={size} is not divisible by the {replicas} replicas of the '
+                        'strategy.')
 
 
 def _flat(d: dict, prefix: str = '') -> dict:
@@ -143,18 +122,6 @@ def config_differences(a: ml_collections.ConfigDict, b: ml_collections.ConfigDic
   return [k for k in keys if k.split('.')[0] not in ignore and fa.get(k) != fb.get(k)]
 
 
-def build_model(config: ml_collections.ConfigDict) -> PolyViT:
-  """The PolyViT of `config` (call under the strategy scope); mixed_bfloat16 compute when
-  `train.mixed_precision` (the policy is set only while the layers are built)."""
-  previous = keras.mixed_precision.global_policy()
-  if config.train.get('mixed_precision', False):
-    keras.mixed_precision.set_global_policy('mixed_bfloat16')
-  try:
-    return PolyViT(config, seed=int(config.seed))
-  finally:
-    keras.mixed_precision.set_global_policy(previous)
-
-
 class Trainer:
   """Owns a run: strategy, model, optimizer, steps, checkpoints, summaries, evaluation.
 
@@ -172,8 +139,9 @@ class Trainer:
       raise ValueError(f"trainable must be 'all' or 'heads', got {trainable!r}")
     self._check_workdir_config(config, workdir)
     self.config, self.workdir = config, workdir
-    self.tasks = task_names(config)
-    override = int(config.train.get('total_steps_override', 0) or 0)
+    self.spec = specs_lib.resolve(config)
+    self.tasks = list(self.spec.task_names)
+    override = self.spec.train.total_steps_override
     self.num_steps = (min(override, self.schedule.num_steps) if override
                       else self.schedule.num_steps)
     self.strategy = strategy or strategy_lib.from_config(config)
@@ -181,7 +149,8 @@ class Trainer:
     self.data = data if data is not None else default_data()
     self.is_chief = bool(self.strategy.extended.should_checkpoint)
     with self.strategy.scope():
-      self.model = build_model(config)
+      self.model = polyvit_lib.build(config, seed=int(config.seed),
+                                     mixed_precision=self.spec.train.mixed_precision)
       variables = self.model.trainable_variables
       if trainable == 'heads':
         heads = {id(v) for t in self.tasks for v in self.model.heads[t].trainable_variables}
@@ -193,10 +162,10 @@ class Trainer:
     self.steps = StepFactory(self.model, self.optimizer, self.strategy, config,
                              step=self.step, data_positions=self.positions,
                              encoder_training=trainable == 'all')
-    self.evaluator = evaluation.Evaluator(config, self.strategy, self.steps, self.data)
+    self.evaluator = evaluation.Evaluator(self.model, config, self.strategy, self.data)
     self.checkpointer = checkpointing.Checkpointer(
         workdir, self.model, self.optimizer, self.step, self.positions,
-        max_to_keep=int(config.train.max_checkpoints_to_keep), strategy=self.strategy)
+        max_to_keep=self.spec.train.max_checkpoints_to_keep, strategy=self.strategy)
     self.summaries = summaries_lib.Summaries(workdir, self.tasks, enabled=self.is_chief)
     self.resumed = self.checkpointer.resume(restart=restart)
     if self.resumed.path:
@@ -265,31 +234,22 @@ class Trainer:
       return start
     iterators = {t: self._iterator(t, actual[t]) for t in self.tasks}
     watcher = checkpointing.PreemptionWatcher(
-        self.strategy, int(self.config.train.get('preemption_sync_every_steps', 10)))
+        self.strategy, self.spec.train.preemption_sync_every_steps)
     progress = summaries_lib.Progress(total, start)
-    train, log_every = self.config.train, int(self.config.train.log_every_steps)
+    train, log_every = self.spec.train, self.spec.train.log_every_steps
     last_saved = start
     try:
       for s in range(start, total):
-        task = self.schedule.task_at(s)
+        kind = self.schedule.step_at(s)
+        rate = self.rates(kind.rate_key, s)
         t0 = time.monotonic()
-        if isinstance(task, tuple):  # accumulated: one update from every task's batch
-          rate = self.rates('*', s)
-          step_fn = self.steps.accumulated_step(task)
-          task_losses, norm, ok = step_fn(tuple(iterators[t] for t in task),
-                                          tf.constant(rate, tf.float32))
-          values = [float(l) for l in task_losses]
-          seconds = (time.monotonic() - t0) / len(task)
-          for t, v in zip(task, values):
-            progress.record(t, v, float(norm), rate, self.config.tasks[t].batch_size, seconds)
-          loss_value, label = sum(values), 'all tasks (accumulated)'
-        else:
-          rate = self.rates(task, s)
-          loss, norm, ok = self.steps.train_step(task)(iterators[task],
-                                                       tf.constant(rate, tf.float32))
-          loss_value, label = float(loss), repr(task)
-          progress.record(task, loss_value, float(norm), rate,
-                          self.config.tasks[task].batch_size, time.monotonic() - t0)
+        task_losses, norm, ok = self.steps.step_fn(kind)(
+            tuple(iterators[t] for t in kind.tasks), tf.constant(rate, tf.float32))
+        values = [float(l) for l in task_losses]
+        seconds = (time.monotonic() - t0) / len(kind.tasks)
+        for t, v in zip(kind.tasks, values):
+          progress.record(t, v, float(norm), rate, self.spec.training[t].batch_size, seconds)
+        loss_value, label = sum(values), kind.label
         if not bool(ok):
           raise NonFiniteLossError(
               f'Non-finite loss {loss_value} (gradient norm {float(norm)}) at step {s} '
@@ -302,7 +262,7 @@ class Trainer:
           self.save()
           last_saved = done
         if train.eval_every_steps and done % train.eval_every_steps == 0 and done < total:
-          split = self.config.eval.get('periodic_split', 'eval')
+          split = self.spec.eval.periodic_split
           results = self.evaluator.evaluate(split)
           self.summaries.eval(done, split, results)
           logging.info('Evaluation at step %d:\n%s', done,
@@ -373,18 +333,12 @@ def evaluate(config: ml_collections.ConfigDict, workdir: str, *, data=None,
   if split not in evaluation.SPLITS:
     raise ConfigError(f'split: {split!r} is not one of {list(evaluation.SPLITS)}.')
   strategy = strategy or strategy_lib.from_config(config)
-  if config.eval.batch_size % strategy.num_replicas_in_sync:
-    raise ConfigError(f'eval.batch_size={config.eval.batch_size} is not divisible by the '
-                      f'{strategy.num_replicas_in_sync} replicas of the strategy.')
+  check_batch_sizes(config, strategy.num_replicas_in_sync, training=False)
   data = data if data is not None else default_data()
-  with strategy.scope():
-    model = build_model(config)
   path = checkpoint or workdir_lib.latest_checkpoint(workdir)
-  status = tf.train.Checkpoint(model=weights.checkpoint(model)).read(path)
-  status.expect_partial().assert_existing_objects_matched()
-  steps = StepFactory(model, None, strategy, config, step=None, data_positions={},
-                      encoder_training=False)
-  results = evaluation.Evaluator(config, strategy, steps, data).evaluate(split)
+  _, model = workdir_lib.load_model(workdir, path, config=config, strategy=strategy,
+                                    training_precision=True)
+  results = evaluation.Evaluator(model, config, strategy, data).evaluate(split)
   if strategy.extended.should_checkpoint:
     evaluation.write_report(workdir, results, split)
   logging.info('\n%s', evaluation.format_table(results, f'{split} split ({path})'))

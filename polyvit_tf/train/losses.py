@@ -25,18 +25,6 @@ def per_example_loss(loss: str, labels: tf.Tensor, logits: tf.Tensor) -> tf.Tens
   raise ValueError(f'unknown loss {loss!r}')
 
 
-def scores(loss: str, logits):
-  """Class scores the task's loss implies: softmax or sigmoid probabilities (numpy or TF)."""
-  if isinstance(logits, np.ndarray):
-    logits = logits.astype(np.float64)
-    if loss == 'softmax_xent':
-      e = np.exp(logits - logits.max(-1, keepdims=True))
-      return e / e.sum(-1, keepdims=True)
-    return 1.0 / (1.0 + np.exp(-logits))
-  logits = tf.cast(logits, tf.float32)
-  return tf.nn.softmax(logits, -1) if loss == 'softmax_xent' else tf.sigmoid(logits)
-
-
 def loss_of_scores(loss: str, labels: np.ndarray, probs: np.ndarray) -> np.ndarray:
   """(B,) losses given averaged class probabilities (multi-crop evaluation), in numpy."""
   eps = 1e-7

@@ -21,10 +21,12 @@ import math
 
 import ml_collections
 
-from polyvit_tf.model.spec import ConfigError, task_names
+from polyvit_tf.configs import base
+from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import schedules as schedules_lib
 
-DECAYS = ('cosine', 'linear', 'constant')
+DECAYS = base.LR_DECAYS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,26 +57,14 @@ class LearningRate:
 def from_config(config: ml_collections.ConfigDict,
                 schedule: schedules_lib.Schedule) -> LearningRate:
   """The run's learning rates; raises ConfigError naming a bad key."""
-  decay = config.lr_schedule.decay
-  if decay not in DECAYS:
-    raise ConfigError(f'lr_schedule.decay: {decay!r} is not one of {list(DECAYS)}.')
-  end = float(config.lr_schedule.get('end_factor', 0.0))
-  if not 0.0 <= end <= 1.0:
-    raise ConfigError(f'lr_schedule.end_factor must be in [0, 1], got {end}.')
-  tasks = task_names(config)
-  base = {}
-  for t in tasks:
-    rate = config.tasks[t].learning_rate
-    if not rate > 0:
-      raise ConfigError(f'tasks.{t}.learning_rate must be > 0, got {rate!r}.')
-    w = config.tasks[t].warmup_steps
-    if not isinstance(w, int) or w < 0:
-      raise ConfigError(f'tasks.{t}.warmup_steps must be an integer >= 0, got {w!r}.')
-    base[t] = float(rate)
-  warmup = sum(int(config.tasks[t].warmup_steps) for t in tasks)
+  spec = specs_lib.resolve(config)
+  decay, end = spec.lr_schedule.decay, spec.lr_schedule.end_factor
+  tasks = spec.task_names
+  base = {t: spec.training[t].learning_rate for t in tasks}
+  warmup = sum(spec.training[t].warmup_steps for t in tasks)
   if schedule.name == 'accumulated':
     warmup //= len(tasks)
-    fixed = float(config.optimizer.get('accumulated_learning_rate', 0.0) or 0.0)
+    fixed = spec.optimizer.accumulated_learning_rate
     base['*'] = fixed if fixed > 0 else min(base.values())
   total = schedule.num_steps
   if warmup > total:

@@ -1,8 +1,10 @@
 """Evaluation metrics per task: top-1, top-5, loss and mAP, with padding masked out.
 
-The evaluator gathers every replica's (and every worker's) per-view logits, labels and
-padding masks to the host, so the metrics are computed once over ALL examples of the eval
-set. (The original computes mAP per host and counts padded examples; we do neither.)
+The evaluator gathers every replica's (and every worker's) predictions (the views'
+combined logits and probabilities, polyvit_tf/model/prediction.py), labels and padding masks
+to the host, so the metrics are computed once over ALL examples of the eval set; the scores
+ranked are the probabilities, the ones the exported signatures serve. (The original computes
+mAP per host and counts padded examples; we do neither.)
 
 top-k: an example is a hit when one of its k highest-scoring classes is a positive label
 (single-label: the true class is among the top k; multi-label: "precision@k > 0", the
@@ -13,47 +15,25 @@ threshold (the definition scikit-learn's average_precision_score uses).
 
 from __future__ import annotations
 
-import ml_collections
 import numpy as np
 
-from polyvit_tf.configs import base
 from polyvit_tf.train import losses
 
-VIEW_AVERAGING = base.VIEW_AVERAGING
-DEFAULT_VIEW_AVERAGING = VIEW_AVERAGING[0]
 
-
-def view_averaging(config: ml_collections.ConfigDict) -> str:
-  """`eval.view_averaging` of `config` (the default, 'logits', when it has none)."""
-  return config.get('eval', {}).get('view_averaging', DEFAULT_VIEW_AVERAGING)
-
-
-def average_views(loss: str, logits: np.ndarray, labels: np.ndarray,
-                  how: str = DEFAULT_VIEW_AVERAGING) -> tuple[np.ndarray, np.ndarray]:
-  """Combines the V views of each example: logits (N, V, C) -> (scores (N, C), losses (N,)).
-
-  'logits' averages the logits first (ViViT, Scenic); 'probs' averages the views'
-  softmax/sigmoid outputs.
-  """
-  logits = np.asarray(logits, np.float64)
-  if logits.ndim == 2:
-    logits = logits[:, None]
+def example_losses(loss: str, labels: np.ndarray, logits: np.ndarray,
+                   probabilities: np.ndarray, view_averaging: str) -> np.ndarray:
+  """(N,) losses of combined predictions (polyvit_tf.model.prediction): of the views' mean
+  logits when they are averaged ('logits'), else of the averaged probabilities ('probs')."""
   labels = np.asarray(labels, np.float64)
-  if how == 'logits':
-    mean = logits.mean(axis=1)
-    scores = losses.scores(loss, mean)
+  if view_averaging == 'logits':
+    mean = np.asarray(logits, np.float64)
     if loss == 'softmax_xent':
       shifted = mean - mean.max(-1, keepdims=True)
       log_p = shifted - np.log(np.exp(shifted).sum(-1, keepdims=True))
-      per_example = -np.sum(labels * log_p, axis=-1)
-    else:
-      per_example = np.sum(np.maximum(mean, 0) - mean * labels
-                           + np.log1p(np.exp(-np.abs(mean))), axis=-1)
-    return scores, per_example
-  if how != 'probs':
-    raise ValueError(f'view averaging must be one of {VIEW_AVERAGING}, got {how!r}')
-  scores = losses.scores(loss, logits).mean(axis=1)
-  return scores, losses.loss_of_scores(loss, labels, scores)
+      return -np.sum(labels * log_p, axis=-1)
+    return np.sum(np.maximum(mean, 0) - mean * labels + np.log1p(np.exp(-np.abs(mean))),
+                  axis=-1)
+  return losses.loss_of_scores(loss, labels, np.asarray(probabilities, np.float64))
 
 
 def top_k_hits(scores: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
@@ -86,22 +66,23 @@ def mean_average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
 class TaskMetrics:
   """Accumulates a task's gathered eval batches and computes its metrics."""
 
-  def __init__(self, loss: str, multilabel: bool,
-               view_averaging: str = DEFAULT_VIEW_AVERAGING):
+  def __init__(self, loss: str, multilabel: bool, view_averaging: str):
     self.loss, self.multilabel, self.view_averaging = loss, multilabel, view_averaging
     self._scores, self._labels, self._losses = [], [], []
 
-  def update(self, logits: np.ndarray, labels: np.ndarray, mask: np.ndarray) -> None:
-    """One gathered batch: logits (B, V, C) or (B, C), labels (B, C), mask (B,)."""
+  def update(self, logits: np.ndarray, probabilities: np.ndarray, labels: np.ndarray,
+             mask: np.ndarray) -> None:
+    """One gathered batch of predictions (polyvit_tf.model.prediction: logits and
+    probabilities (B, C), views combined), labels (B, C) and padding mask (B,)."""
     keep = np.asarray(mask) > 0
     if not keep.any():
       return
     labels = np.asarray(labels, np.float64)[keep]
-    scores, per_example = average_views(self.loss, np.asarray(logits)[keep], labels,
-                                        self.view_averaging)
+    scores = np.asarray(probabilities, np.float64)[keep]
     self._scores.append(scores)
     self._labels.append(labels)
-    self._losses.append(per_example)
+    self._losses.append(example_losses(self.loss, labels, np.asarray(logits)[keep], scores,
+                                       self.view_averaging))
 
   @property
   def num_examples(self) -> int:

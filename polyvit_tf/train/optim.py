@@ -36,27 +36,10 @@ import ml_collections
 import tensorflow as tf
 
 from polyvit_tf.configs import base
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs import specs as specs_lib
 
-OPTIMIZERS = ('sgd', 'adamw')
-IDLE_PARAMS = ('shared_momentum', 'freeze_idle')
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  opt = config.optimizer
-  if opt.name not in OPTIMIZERS:
-    raise ConfigError(f'optimizer.name: {opt.name!r} is not one of {list(OPTIMIZERS)}.')
-  if opt.idle_params not in IDLE_PARAMS:
-    raise ConfigError(f'optimizer.idle_params: {opt.idle_params!r} is not one of '
-                      f'{list(IDLE_PARAMS)}.')
-  if not 0.0 <= opt.momentum < 1.0:
-    raise ConfigError(f'optimizer.momentum must be in [0, 1), got {opt.momentum}.')
-  if opt.weight_decay < 0:
-    raise ConfigError(f'optimizer.weight_decay must be >= 0, got {opt.weight_decay}.')
-  unknown = set(opt.get('clip_per_replica_modalities', ())) - set(base.MODALITIES)
-  if unknown:
-    raise ConfigError(f'optimizer.clip_per_replica_modalities: {sorted(unknown)} are not '
-                      f'modalities; expected a subset of {list(base.MODALITIES)}.')
+OPTIMIZERS = base.OPTIMIZERS
+IDLE_PARAMS = base.IDLE_PARAMS
 
 
 class _Untracked:
@@ -76,16 +59,14 @@ class Optimizer(tf.Module):
   def __init__(self, config: ml_collections.ConfigDict, variables: Sequence,
                name: str = 'optimizer'):
     super().__init__(name=name)
-    validate(config)
-    opt = config.optimizer
+    opt = specs_lib.resolve(config).optimizer
     self.kind = opt.name
-    self.momentum = float(opt.momentum)
-    self.weight_decay = float(opt.weight_decay)
-    self.clip_norm = float(opt.grad_clip_norm)
-    self.per_replica_modalities = frozenset(opt.get('clip_per_replica_modalities', ()))
+    self.momentum = opt.momentum
+    self.weight_decay = opt.weight_decay
+    self.clip_norm = opt.grad_clip_norm
+    self.per_replica_modalities = frozenset(opt.clip_per_replica_modalities)
     self.freeze_idle = opt.idle_params == 'freeze_idle'
-    self.beta1, self.beta2 = float(opt.get('beta1', 0.9)), float(opt.get('beta2', 0.999))
-    self.epsilon = float(opt.get('epsilon', 1e-8))
+    self.beta1, self.beta2, self.epsilon = opt.beta1, opt.beta2, opt.epsilon
     self._vars = _Untracked(variables)
     self.index = {v.path: i for i, v in enumerate(self._vars.items)}
     strategy = tf.distribute.get_strategy()

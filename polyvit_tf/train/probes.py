@@ -31,9 +31,11 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from polyvit_tf import modalities
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.model import weights
-from polyvit_tf.model.spec import ConfigError, task_names
+from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import evaluation
 from polyvit_tf.train import loop
 
@@ -64,13 +66,15 @@ def _use_source_patch(cfg: ml_collections.ConfigDict, source: ml_collections.Con
   """Gives the probe's tokenizer the source's (spatial) patch size: every tokenizer weight
   comes from the source, and patch kernels cannot be resampled (a modality the source lacks
   is converted from `init.crossmodal_source`, or image, video, audio in that order)."""
+  from polyvit_tf.checkpoints import polyvit_ckpt  # pylint: disable=import-outside-toplevel
   if modality in source.modalities:
     ref = modality
   else:
     ref = cfg.init.get('crossmodal_source', '') if 'init' in cfg else ''
-    ref = ref or next(m for m in ('image', 'video', 'audio') if m in source.modalities)
+    ref = ref or next(m for m in polyvit_ckpt.crossmodal_order() if m in source.modalities)
   patch = tuple(cfg.modalities[modality].patch_size)
-  new = patch[:-2] + tuple(source.modalities[ref].patch_size)[-2:]
+  new = modalities.get(modality).probe_patch_size(patch,
+                                                  tuple(source.modalities[ref].patch_size))
   if new != patch:
     logging.info('Probe: modalities.%s.patch_size %s -> %s (the source %s tokenizer\'s).',
                  modality, patch, new, ref)
@@ -111,19 +115,14 @@ def _score(metrics: dict, multilabel: bool) -> float:
 def task_learning_rates(config: ml_collections.ConfigDict, task: str,
                         override: Sequence[float] | None = None) -> list[float]:
   """The probe learning rates of `task`: `override`, else `tasks.<t>.probe_learning_rates`,
-  else `eval.probe_learning_rates`; ConfigError names the key when one is not positive."""
-  own = config.tasks[task].get('probe_learning_rates', ())
+  else `eval.probe_learning_rates` (the config's are checked when it is resolved)."""
   if override:
-    key, rates = 'learning_rates', override
-  elif own:
-    key, rates = f'tasks.{task}.probe_learning_rates', own
-  else:
-    key = 'eval.probe_learning_rates'
-    rates = config.eval.get('probe_learning_rates', (0.03, 0.1, 0.3))
-  rates = [float(r) for r in rates]
-  if not rates or any(not r > 0 for r in rates):
-    raise ConfigError(f'{key} must be positive, got {rates}.')
-  return rates
+    rates = [float(r) for r in override]
+    if any(not r > 0 for r in rates):
+      raise ConfigError(f'learning_rates must be positive, got {rates}.')
+    return rates
+  spec = specs_lib.resolve(config)
+  return list(spec.training[task].probe_learning_rates or spec.eval.probe_learning_rates)
 
 
 def plan(config: ml_collections.ConfigDict, source_workdir: str, *,
@@ -132,26 +131,25 @@ def plan(config: ml_collections.ConfigDict, source_workdir: str, *,
   """The protocol of every probe run, checked before any data is read: {task: {learning
   rates, steps, warmup, batch size, augmentation, mixup, label smoothing, eval views, head
   init, patch size}}. Raises ConfigError naming the key of the first problem."""
-  split = config.eval.get('probe_split', 'validation')
+  spec = specs_lib.resolve(config)
   out = {}
-  for task in list(tasks or task_names(config)):
-    if task not in config.tasks:
-      raise ConfigError(f'tasks.{task}: unknown task; the config has {task_names(config)}.')
+  for task in list(tasks or spec.task_names):
+    spec.task(task)  # ConfigError naming the config's tasks
     rates = task_learning_rates(config, task, learning_rates)
-    if len(rates) > 1 and split == 'validation' and not config.tasks[task].data.get(
-        'validation_split', ''):
+    if (len(rates) > 1 and spec.eval.probe_split == 'validation'
+        and not spec.data[task].splits['validation']):
       raise ConfigError(f'tasks.{task}.data.validation_split is empty; a learning-rate grid '
                         'search needs a validation split (or give one learning rate).')
     cfg = probe_config(config, source_workdir, task, rates[0])
     loop.validate_config(cfg)
-    t = cfg.tasks[task]
+    probe = specs_lib.resolve(cfg)
+    t, training = probe.task(task), probe.training[task]
     out[task] = {
-        'modality': t.modality, 'learning_rates': rates, 'train_steps': int(t.train_steps),
-        'warmup_steps': int(t.warmup_steps), 'batch_size': int(t.batch_size),
-        'augment': bool(t.data.get('augment', True)), 'mixup_alpha': float(t.mixup_alpha),
-        'label_smoothing': float(t.label_smoothing), 'eval_views': int(t.eval_views),
-        'head_init': t.head_init,
-        'patch_size': list(cfg.modalities[t.modality].patch_size)}
+        'modality': t.modality, 'learning_rates': rates, 'train_steps': training.train_steps,
+        'warmup_steps': training.warmup_steps, 'batch_size': training.batch_size,
+        'augment': probe.data[task].augment, 'mixup_alpha': training.mixup_alpha,
+        'label_smoothing': training.label_smoothing, 'eval_views': t.eval_views,
+        'head_init': t.head_init, 'patch_size': list(probe.modality_of(task).patch_size)}
   return out
 
 
@@ -164,13 +162,13 @@ def run_probe(config: ml_collections.ConfigDict, source_workdir: str, workdir: s
   Returns {task: {'learning_rate': best, 'validation': {lr: metrics}, 'eval': metrics}} and
   writes it to <workdir>/eval/probe.json (and a table to probe.md).
   """
-  split = config.eval.get('probe_split', 'validation')
+  split = specs_lib.resolve(config).eval.probe_split
   # Every probe config is checked before any data is read.
   protocol = plan(config, source_workdir, learning_rates=learning_rates, tasks=tasks)
   results = {}
   for task, task_plan in protocol.items():
     rates = task_plan['learning_rates']
-    multilabel = bool(config.tasks[task].multilabel)
+    multilabel = specs_lib.resolve(config).task(task).multilabel
     runs = {}
     for rate in rates:
       cfg = probe_config(config, source_workdir, task, rate)

@@ -24,12 +24,11 @@ def occupancy(schedule: schedules_lib.Schedule, bins: int) -> np.ndarray:
   bins = max(1, min(bins, u))
   edges = np.linspace(0, u, bins + 1).astype(int)
   out = np.zeros((t, bins))
+  membership = schedule.membership()  # (kinds, tasks)
   for b in range(bins):
-    ids = schedule.task_ids[edges[b]:edges[b + 1]]
-    if ids.size == 0:
-      continue
-    for j in range(t):
-      out[j, b] = 1.0 if schedule.name == 'accumulated' else np.mean(ids == j)
+    ids = schedule.kind_ids[edges[b]:edges[b + 1]]
+    if ids.size:
+      out[:, b] = membership[ids].mean(axis=0)
   return out
 
 

@@ -13,6 +13,11 @@ communicating, and a resumed run continues it from its global step. U_j is
   accumulated   U = (sum U_j) / T updates (rounded down, at least 1); every update sums the
                 gradients of one batch of every task.
 
+Every step is of an explicit kind: a `TaskStep` (one batch of one task) or an
+`AccumulatedStep` (one batch of every task, one update); `Schedule.step_at(s)` gives it, the
+loop runs the step function of that kind, and a kind's `tasks` say which data streams it
+advances (what `counts` adds up).
+
 The original code has only `weighted`, permutes with a FIXED key (ignoring the run's seed) and
 skips slot 0 while using the last slot twice (an off-by-one). Here the permutation is seeded by
 `config.seed` and every slot is used exactly once, so task j gets exactly U_j steps.
@@ -21,40 +26,79 @@ skips slot 0 while using the last slot twice (an off-by-one). Here the permutati
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import ml_collections
 import numpy as np
 
-from polyvit_tf.model.spec import ConfigError, task_names
+from polyvit_tf.configs import base
+from polyvit_tf.configs import specs as specs_lib
 
-SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
-ALL_TASKS = -1  # task id of an accumulated step (every task)
+SCHEDULES = base.SCHEDULES
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
 @dataclasses.dataclass(frozen=True)
+class TaskStep:
+  """One update from one batch of one task, at that task's learning rate."""
+  task: str
+  kind: ClassVar[str] = 'task'
+
+  @property
+  def tasks(self) -> tuple[str, ...]:
+    return (self.task,)
+
+  @property
+  def rate_key(self) -> str:
+    return self.task
+
+  @property
+  def label(self) -> str:
+    return repr(self.task)
+
+
+@dataclasses.dataclass(frozen=True)
+class AccumulatedStep:
+  """One update from the summed gradients of one batch of every task, at one rate."""
+  tasks: tuple[str, ...]
+  kind: ClassVar[str] = 'accumulated'
+  rate_key: ClassVar[str] = '*'  # polyvit_tf.train.lr: the accumulated schedule's rate
+
+  @property
+  def label(self) -> str:
+    return 'all tasks (accumulated)'
+
+
+Step = TaskStep | AccumulatedStep
+
+
+@dataclasses.dataclass(frozen=True)
 class Schedule:
-  """The task of every step. `task_ids[s]` indexes `tasks` (ALL_TASKS for accumulated)."""
+  """The step of every global step: `kinds[kind_ids[s]]`."""
   name: str
   tasks: tuple[str, ...]
-  task_ids: np.ndarray  # (U,) int32
+  kinds: tuple[Step, ...]
+  kind_ids: np.ndarray  # (U,) int32
 
   @property
   def num_steps(self) -> int:
-    return int(self.task_ids.shape[0])
+    return int(self.kind_ids.shape[0])
 
-  def task_at(self, step: int) -> str | tuple[str, ...]:
-    """The task of global step `step` (0-based); all tasks for an accumulated step."""
-    i = int(self.task_ids[step])
-    return self.tasks if i == ALL_TASKS else self.tasks[i]
+  def step_at(self, step: int) -> Step:
+    """The kind of global step `step` (0-based)."""
+    return self.kinds[int(self.kind_ids[step])]
+
+  def membership(self) -> np.ndarray:
+    """(kinds, tasks) 1 where a step of that kind takes a batch of that task."""
+    return np.asarray([[t in k.tasks for t in self.tasks] for k in self.kinds], np.int64)
 
   def counts(self, stop: int | None = None) -> dict[str, int]:
-    """Steps (batches) of each task among steps [0, stop)."""
-    ids = self.task_ids[:self.num_steps if stop is None else stop]
-    if self.name == 'accumulated':
-      return {t: int(ids.shape[0]) for t in self.tasks}
-    return {t: int(np.sum(ids == j)) for j, t in enumerate(self.tasks)}
+    """Batches of each task taken by steps [0, stop)."""
+    ids = self.kind_ids[:self.num_steps if stop is None else stop]
+    per_kind = np.bincount(ids, minlength=len(self.kinds))
+    totals = per_kind @ self.membership()
+    return {t: int(n) for t, n in zip(self.tasks, totals)}
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -78,21 +122,6 @@ def permutation(n: int, seed: int, salt: int = 0) -> np.ndarray:
   return np.argsort(hashes, kind='stable').astype(np.int64)
 
 
-def _order(config: ml_collections.ConfigDict, tasks: list[str]) -> list[str] | None:
-  """schedule.task_order validated as a permutation of the tasks, or None when empty."""
-  order = list(config.schedule.get('task_order', ()) or ())
-  if not order:
-    return None
-  unknown = [t for t in order if t not in tasks]
-  if unknown:
-    raise ConfigError(f'schedule.task_order: unknown task(s) {unknown}; the config has '
-                      f'{tasks}.')
-  if sorted(order) != sorted(tasks):
-    raise ConfigError(f'schedule.task_order must name every task exactly once; got {order} '
-                      f'for tasks {tasks}.')
-  return order
-
-
 def _equal_counts(total: int, num_tasks: int) -> np.ndarray:
   """U/T steps per task; the first U mod T tasks get one more so the counts sum to U."""
   counts = np.full(num_tasks, total // num_tasks, dtype=np.int64)
@@ -103,21 +132,12 @@ def _equal_counts(total: int, num_tasks: int) -> np.ndarray:
 def build(config: ml_collections.ConfigDict, seed: int | None = None) -> Schedule:
   """The schedule `config.schedule.name` for the config's tasks, seeded by `seed`
   (default `config.seed`). Raises ConfigError naming the bad key."""
-  name = config.schedule.name
-  if name not in SCHEDULES:
-    raise ConfigError(f'schedule.name: unknown schedule {name!r}; expected one of '
-                      f'{list(SCHEDULES)}.')
+  spec = specs_lib.resolve(config)
+  name, order = spec.schedule.name, list(spec.schedule.task_order) or None
   seed = int(config.seed if seed is None else seed)
-  tasks = task_names(config)
-  steps = []
-  for t in tasks:
-    u = config.tasks[t].train_steps
-    if not isinstance(u, int) or u < 1:
-      raise ConfigError(f'tasks.{t}.train_steps must be a positive integer, got {u!r}.')
-    steps.append(u)
-  steps = np.asarray(steps, dtype=np.int64)
+  tasks = list(spec.task_names)
+  steps = np.asarray([spec.training[t].train_steps for t in tasks], dtype=np.int64)
   num_tasks, total = len(tasks), int(steps.sum())
-  order = _order(config, tasks)
   index = {t: j for j, t in enumerate(tasks)}
 
   if name == 'task_by_task':
@@ -132,5 +152,8 @@ def build(config: ml_collections.ConfigDict, seed: int | None = None) -> Schedul
     pool = np.repeat(np.arange(num_tasks), counts)
     task_ids = pool[permutation(total, seed, salt=2)]
   else:  # accumulated
-    task_ids = np.full(max(1, total // num_tasks), ALL_TASKS)
-  return Schedule(name, tuple(tasks), np.asarray(task_ids, dtype=np.int32))
+    step = AccumulatedStep(tuple(tasks))
+    return Schedule(name, tuple(tasks), (step,),
+                    np.zeros(max(1, total // num_tasks), dtype=np.int32))
+  return Schedule(name, tuple(tasks), tuple(TaskStep(t) for t in tasks),
+                  np.asarray(task_ids, dtype=np.int32))

@@ -18,19 +18,11 @@ import os
 import ml_collections
 import tensorflow as tf
 
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs import base
+from polyvit_tf.configs import specs as specs_lib
 
-STRATEGIES = ('auto', 'default', 'mirrored', 'multi_worker', 'tpu')
+STRATEGIES = base.STRATEGIES
 _STRATEGIES: dict = {}
-
-
-def validate(config: ml_collections.ConfigDict) -> None:
-  name = config.distribution.strategy
-  if name not in STRATEGIES:
-    raise ConfigError(f'distribution.strategy: {name!r} is not one of {list(STRATEGIES)}.')
-  if name == 'tpu' and not config.distribution.tpu:
-    raise ConfigError("distribution.tpu: the tpu strategy needs a TPU name ('local' on a TPU "
-                      'VM).')
 
 
 def configure_cpu_devices(count: int) -> None:
@@ -64,9 +56,8 @@ def _local_devices() -> list[str]:
 
 def from_config(config: ml_collections.ConfigDict) -> tf.distribute.Strategy:
   """The strategy `config.distribution` asks for (see the module docstring)."""
-  validate(config)
-  d = config.distribution
-  configure_cpu_devices(int(d.get('num_cpu_devices', 0) or 0))
+  d = specs_lib.resolve(config).distribution
+  configure_cpu_devices(d.num_cpu_devices)
   name = d.strategy
   if name == 'auto':
     if d.tpu:

@@ -90,6 +90,6 @@ def test_forward_flops_by_hand():
 
 
 def test_unknown_task_is_a_config_error():
-  from polyvit_tf.model.spec import ConfigError  # pylint: disable=import-outside-toplevel
+  from polyvit_tf.configs.errors import ConfigError  # pylint: disable=import-outside-toplevel
   with pytest.raises(ConfigError, match='tasks.nope'):
     flops.forward_flops(tiny.get_config(), 'nope')

@@ -16,7 +16,7 @@ from polyvit_tf import checkpoints
 from polyvit_tf.checkpoints import CheckpointError
 from polyvit_tf.checkpoints import hf
 from polyvit_tf.model import PolyViT
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 from tests.checkpoints import reference_vit
 from tests.checkpoints import small
 

@@ -9,9 +9,9 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.configs import paper
+from polyvit_tf.configs import specs
 from polyvit_tf.data import augment
 from polyvit_tf.data import errors
-from polyvit_tf.data import options as options_lib
 from polyvit_tf.data import video as video_lib
 
 
@@ -26,16 +26,16 @@ def _clip(seed: int = 0, frames: int = 3) -> tf.Tensor:
 def test_defaults_video_on_as_the_original_images_unchanged():
   config = paper.get_config('table2_b_adapt0')
   for task in ('kinetics400', 'moments_in_time'):
-    opts = options_lib.for_task(config, task)
+    opts = specs.resolve(config).data[task].options
     assert (opts.color_augment, opts.color_augment_prob, opts.color_drop_prob) == (
         True, 0.8, 0.1)
-  image = options_lib.for_task(config, 'cifar10')  # the original code: inception crop + flip
+  image = specs.resolve(config).data['cifar10'].options  # the original: inception crop + flip
   assert not hasattr(image, 'color_augment')
   assert (image.augment, image.inception_crop_area, image.random_flip) == (
       True, (0.05, 1.0), True)
   config.tasks.kinetics400.data.color_drop_prob = 1.5
   with pytest.raises(errors.DataConfigError, match='kinetics400.data.color_drop_prob'):
-    options_lib.for_task(config, 'kinetics400')
+    specs.resolve(config).data
 
 
 def test_deterministic_given_a_seed_and_bounded():
@@ -86,7 +86,8 @@ def test_jitter_and_drop_rates():
 
 def test_train_clip_applies_it_within_range():
   frames = tf.constant(np.random.default_rng(2).integers(0, 256, (12, 20, 24, 3)), tf.uint8)
-  on = options_lib.VideoOptions(num_frames=4, size=(16, 16), channels=3)
+  on = dataclasses.replace(specs.resolve(paper.get_config('table2_b_adapt0')).data[
+      'kinetics400'].options, num_frames=4, size=(16, 16), short_side=0)
   off = dataclasses.replace(on, color_augment=False)
   assert on.color_augment
   outs = {name: [video_lib.train_clip(frames, opts, _seed(i)).numpy() for i in range(6)]

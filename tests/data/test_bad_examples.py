@@ -12,9 +12,11 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.data import errors
-from polyvit_tf.data import features
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
+from polyvit_tf.modalities import audio as audio_modality
+from polyvit_tf.modalities import image as image_modality
+from polyvit_tf.modalities import video as video_modality
 
 
 def _png(value: int) -> bytes:
@@ -33,21 +35,21 @@ def _jpeg(value: int) -> bytes:
 def bad_data(tiny_data, tmp_path):
   """tiny_data with a few bad examples mixed into image_a, audio_a and video_a."""
   config = copy.deepcopy(tiny_data)
-  image = [features.image_example(f'good{i}', i % 10, _png(10 * i)) for i in range(8)]
-  image.insert(1, features.image_example('corrupt_png', 3, _png(5)[:30]))
-  image.insert(4, features.image_example('empty_image', 3, b''))
-  image.insert(6, features.image_example('label_11', 11, _png(7)))
-  image.insert(7, features.image_example('no_label', [], _png(8)))
-  image.insert(8, features.image_example('two_labels', [1, 2], _png(9)))
+  image = [image_modality.example(f'good{i}', i % 10, _png(10 * i)) for i in range(8)]
+  image.insert(1, image_modality.example('corrupt_png', 3, _png(5)[:30]))
+  image.insert(4, image_modality.example('empty_image', 3, b''))
+  image.insert(6, image_modality.example('label_11', 11, _png(7)))
+  image.insert(7, image_modality.example('no_label', [], _png(8)))
+  image.insert(8, image_modality.example('two_labels', [1, 2], _png(9)))
   wave = np.sin(np.arange(16_000) / 5.0) * 0.3
-  audio = [features.audio_example(f'tone{i}', [i % 6], waveform=wave) for i in range(4)]
-  audio.insert(2, features.audio_example('short_clip', [1], waveform=wave[:300]))
-  audio.insert(3, features.audio_example('empty_clip', [1], waveform=wave[:0]))
-  audio.insert(4, features.audio_example('bad_wav', [1], encoded=b'RIFF0000WAVEjunk'))
-  video = [features.video_example(f'clip{i}', i % 4, [_jpeg(20 * f) for f in range(8)], 8.0)
+  audio = [audio_modality.example(f'tone{i}', [i % 6], waveform=wave) for i in range(4)]
+  audio.insert(2, audio_modality.example('short_clip', [1], waveform=wave[:300]))
+  audio.insert(3, audio_modality.example('empty_clip', [1], waveform=wave[:0]))
+  audio.insert(4, audio_modality.example('bad_wav', [1], encoded=b'RIFF0000WAVEjunk'))
+  video = [video_modality.example(f'clip{i}', i % 4, [_jpeg(20 * f) for f in range(8)], 8.0)
            for i in range(4)]
-  video.insert(1, features.video_example('no_frames', 1, [], 8.0))
-  video.insert(2, features.video_example('bad_frame', 1, [b'not a jpeg', _jpeg(1)], 8.0))
+  video.insert(1, video_modality.example('no_frames', 1, [], 8.0))
+  video.insert(2, video_modality.example('bad_frame', 1, [b'not a jpeg', _jpeg(1)], 8.0))
   for task, examples in (('image_a', image), ('audio_a', audio), ('video_a', video)):
     directory = os.path.join(tmp_path, task)
     records.write_split(directory, 'train', examples)
@@ -121,7 +123,7 @@ def test_bad_examples_fatal_when_asked(bad_data):
 def test_all_bad_training_batch_fails_clearly(bad_data, tmp_path):
   config = bad_data
   directory = os.path.join(tmp_path, 'all_bad')
-  records.write_split(directory, 'train', [features.image_example('x', 99, _png(1))] * 3)
+  records.write_split(directory, 'train', [image_modality.example('x', 99, _png(1))] * 3)
   config.tasks.image_b.data.source = f'tfrecord:{directory}'
   with pytest.raises(tf.errors.InvalidArgumentError, match='image_b.*every example'):
     next(iter(pipeline.train_dataset(config, 'image_b', seed=0, batch_size=2)))

@@ -15,13 +15,15 @@ import tensorflow as tf
 
 from polyvit_tf.data import audio
 from polyvit_tf.data import errors
-from polyvit_tf.data import features
 from polyvit_tf.data import image
 from polyvit_tf.data import options
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
 from polyvit_tf.data import resample
 from polyvit_tf.data import video
+from polyvit_tf.modalities import audio as audio_modality
+from polyvit_tf.modalities import image as image_modality
+from polyvit_tf.modalities import video as video_modality
 
 
 def _encoded(fmt: str, height: int = 5, width: int = 7) -> bytes:
@@ -57,7 +59,8 @@ def test_header_size_reads_every_format(fmt):
 
 
 def test_image_budget_checks_name_the_problem():
-  opts = options.ImageOptions(size=(32, 32), channels=3)
+  opts = options.ImageOptions(size=(32, 32), channels=3, augment=False,
+                              inception_crop_area=(0.05, 1.0), random_flip=False)
   cases = {
       b'': (errors.EMPTY, 'empty'),
       _encoded('WEBP'): (errors.UNDECODABLE, 'unknown image format'),
@@ -78,7 +81,9 @@ def test_image_budget_checks_name_the_problem():
 
 
 def test_audio_checks_before_decoding_and_resampling():
-  opts = options.AudioOptions(frames=64, mel_bins=16, channels=1)
+  opts = options.AudioOptions(frames=64, mel_bins=16, channels=1, norm_mean=0.0, norm_std=1.0,
+                              augment=False, freq_masks=0, freq_mask_width=0, time_masks=0,
+                              time_mask_width=0, num_views=1)
   assert _message(audio.wav_checks(tf.constant(_wav(16_000, 16_000)), opts)) == ''
   for data, words in [
       (_wav(100, 1 << 30), 'sample rate 1073741824 Hz is outside [1000, 384000]'),
@@ -98,8 +103,10 @@ def test_audio_checks_before_decoding_and_resampling():
 
 
 def test_video_checks_frames_times_pixels():
-  opts = options.VideoOptions(num_frames=4, size=(32, 32), channels=3, augment=False,
-                              temporal_views=2)
+  opts = options.VideoOptions(num_frames=4, size=(32, 32), channels=3, stride=2, short_side=0,
+                              augment=False, scale_jitter=(0.9, 1.33), random_flip=False,
+                              color_augment=False, color_augment_prob=0.8, color_drop_prob=0.1,
+                              temporal_views=2, spatial_views=1)
   good = [_encoded('JPEG', 36, 44)] * 6
   assert int(video.clip_status(tf.constant(good), opts)) == errors.OK
   assert int(video.clip_status(tf.zeros([0], tf.string), opts)) == errors.EMPTY
@@ -120,22 +127,22 @@ def bomb_data(tiny_data, tmp_path):
   config.tasks.video_a.eval_views = 2
   png = _encoded('PNG', 16, 16)
   jpeg = _encoded('JPEG', 40, 40)
-  image_examples = [features.image_example(f'good{i}', i % 10, png) for i in range(4)]
-  image_examples.insert(1, features.image_example('png_bomb', 3,
+  image_examples = [image_modality.example(f'good{i}', i % 10, png) for i in range(4)]
+  image_examples.insert(1, image_modality.example('png_bomb', 3,
                                                   _png_declaring(20_000, 20_000)))
-  image_examples.insert(3, features.image_example('gif', 3, _encoded('GIF')))
+  image_examples.insert(3, image_modality.example('gif', 3, _encoded('GIF')))
   tone = np.sin(np.arange(16_000) / 5.0) * 0.3
-  audio_examples = [features.audio_example(f'tone{i}', [i % 6], waveform=tone)
+  audio_examples = [audio_modality.example(f'tone{i}', [i % 6], waveform=tone)
                     for i in range(3)]
-  audio_examples.insert(1, features.audio_example('one_hertz', [1], waveform=tone,
+  audio_examples.insert(1, audio_modality.example('one_hertz', [1], waveform=tone,
                                                   sample_rate=1))
-  audio_examples.insert(2, features.audio_example('rate_2_30', [1],
+  audio_examples.insert(2, audio_modality.example('rate_2_30', [1],
                                                   encoded=_wav(2_000, 1 << 30)))
-  video_examples = [features.video_example(f'clip{i}', i % 4, [jpeg] * 8, 8.0)
+  video_examples = [video_modality.example(f'clip{i}', i % 4, [jpeg] * 8, 8.0)
                     for i in range(3)]
-  video_examples.insert(1, features.video_example('frame_bomb', 1,
+  video_examples.insert(1, video_modality.example('frame_bomb', 1,
                                                   [_png_declaring(20_000, 20_000)] * 8, 8.0))
-  video_examples.insert(2, features.video_example('thin_frames', 1,
+  video_examples.insert(2, video_modality.example('thin_frames', 1,
                                                   [_encoded('JPEG', 1, 10_000)] * 8, 8.0))
   for task, examples in (('image_a', image_examples), ('audio_a', audio_examples),
                          ('video_a', video_examples)):

@@ -12,7 +12,7 @@ from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
 from polyvit_tf.data import stats
 from polyvit_tf.data.demo import builder
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 
 @pytest.fixture(scope='module')
@@ -58,13 +58,13 @@ def test_ensure_reuses_a_current_build(two_builds):
 def test_demo_config_pipelines(two_builds, variant):
   roots, _ = two_builds
   config = demo.get_config(variant)
-  spec_lib.validate_model_config(config)
+  spec = specs_lib.resolve(config).validate()
   for task in config.tasks:
     config.tasks[task].data.data_dir = str(roots[0])
     config.tasks[task].data.shuffle_buffer = 64  # first batch without reading whole splits
   for task in config.tasks:
-    t = spec_lib.task_spec(config, task)
-    shape = spec_lib.modality_spec(config, t.modality).input_shape
+    t = spec.task(task)
+    shape = spec.input_shape(task)
     if variant == 'small':
       assert config.tasks[task].batch_size == 8
       full_steps = demo.get_config().tasks[task].train_steps

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from polyvit_tf.data import errors
 from polyvit_tf.data import pipeline
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 TASKS = ('audio_a', 'image_a', 'image_b', 'video_a')
 
@@ -28,8 +28,8 @@ def _equal(a, b):
 @pytest.mark.parametrize('task', TASKS)
 def test_train_shapes_dtypes_ranges(tiny_data, task):
   config = tiny_data
-  t = spec_lib.task_spec(config, task)
-  shape = spec_lib.modality_spec(config, t.modality).input_shape
+  t = specs_lib.resolve(config).task(task)
+  shape = specs_lib.resolve(config).input_shape(task)
   (batch,) = _take(pipeline.train_dataset(config, task, seed=0), 1)
   b = config.tasks[task].batch_size
   assert batch['inputs'].shape == (b, *shape) and batch['inputs'].dtype == np.float32
@@ -52,8 +52,8 @@ def test_train_shapes_dtypes_ranges(tiny_data, task):
 @pytest.mark.parametrize('task,views', [('image_a', 1), ('audio_a', 3), ('video_a', 6)])
 def test_eval_shapes_views_and_padding(tiny_data, task, views):
   config = tiny_data
-  t = spec_lib.task_spec(config, task)
-  shape = spec_lib.modality_spec(config, t.modality).input_shape
+  t = specs_lib.resolve(config).task(task)
+  shape = specs_lib.resolve(config).input_shape(task)
   batches = _take(pipeline.eval_dataset(config, task, batch_size=5), 100)
   n = 3 * t.num_classes  # examples_per_class * classes in the test split
   assert len(batches) == -(-n // 5)

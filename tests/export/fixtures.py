@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
+from polyvit_tf.configs import specs
 from polyvit_tf.configs import tiny
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import weights
@@ -32,6 +33,14 @@ QUANTIZED_BOUNDS = {  # quantization: (max |logit diff| / max |logit|, minimum t
 
 _LOCK = threading.Lock()
 _CACHE: dict[str, str] = {}
+
+
+def raw_views(config: ml_collections.ConfigDict, task: str, suffix: str = 'raw'):
+  """The raw-input preprocessing of `task` (its modality module's `raw_inputs`, what the
+  signature `<task>_<suffix>` runs): one example -> float32 (V, *input_shape)."""
+  spec = specs.resolve(config)
+  raw_inputs = spec.modality_of(task).impl.raw_inputs(spec.data[task].options)
+  return {r.suffix: r for r in raw_inputs}[suffix].views
 
 
 def tiny_config() -> ml_collections.ConfigDict:

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyvit_tf.data import preprocess
 from polyvit_tf.export import report as report_lib
 from polyvit_tf.export import savedmodel
 from polyvit_tf.export import tflite as tflite_lib
@@ -87,18 +86,16 @@ def _calibration(config, tasks, n=9) -> dict:
   what an app would calibrate on (rates and lengths as it receives them)."""
   out = {}
   for task in tasks:
-    spec, kwargs = preprocess.modality_spec(config, task), preprocess.task_kwargs(config, task)
     modality = config.tasks[task].modality
     xs = []
     for i in range(n):
       if modality == 'image':
-        x = preprocess.image_from_encoded(tf.constant(fixtures.image_bytes(50 + i)), spec)[None]
+        x = fixtures.raw_views(config, task)(tf.constant(fixtures.image_bytes(50 + i)))
       elif modality == 'audio':
         wav = fixtures.wav_bytes(50 + i, seconds=0.5 + 0.2 * i, rate=(16000, 44100, 8000)[i % 3])
-        x = preprocess.audio_from_wav(tf.constant(wav), spec, **kwargs)
+        x = fixtures.raw_views(config, task)(tf.constant(wav))
       else:
-        x = preprocess.video_from_frames(tf.constant(fixtures.video_frames(50 + i)), spec,
-                                         **kwargs)
+        x = fixtures.raw_views(config, task, 'frames')(tf.constant(fixtures.video_frames(50 + i)))
       xs.append(x.numpy()[0])
     out[task] = np.stack(xs)
   return out
@@ -155,19 +152,12 @@ def test_every_signature_of_every_variant_runs_with_litert_only(exported_dir, tm
   assert not {n for n in installed if n.startswith(('tensorflow', 'tf-', 'keras'))}
 
   # The reference preprocessing in that environment = the TF preprocessing of the raw
-  # signatures (polyvit_tf.data.preprocess) on the same files.
+  # signatures (the modality modules' raw_inputs) on the same files.
   for task, items in media.items():
-    spec, kwargs = preprocess.modality_spec(config, task), preprocess.task_kwargs(config, task)
     for item in items:
       got = np.load(tmp_path / f'{task}-{item["name"]}.npy')
-      modality = config.tasks[task].modality
-      if modality == 'image':
-        want = preprocess.image_from_encoded(tf.constant(item['raw']), spec)[None]
-      elif modality == 'audio':
-        want = preprocess.audio_from_wav(tf.constant(item['raw']), spec, **kwargs)
-      else:
-        raw = item['raw'] if item['signature'] == 'frames' else tf.constant(item['raw'])
-        want = preprocess.video_from_frames(raw, spec, **kwargs)
+      suffix = 'frames' if item['signature'] == 'frames' else 'raw'
+      want = fixtures.raw_views(config, task, suffix)(tf.constant(item['raw']))
       np.testing.assert_allclose(got, want.numpy(), atol=1e-5, rtol=0,
                                  err_msg=f'{task} {item["name"]}')
 

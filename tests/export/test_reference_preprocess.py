@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.configs import demo
-from polyvit_tf.data import preprocess
+from polyvit_tf.configs import specs
 from polyvit_tf.edge import reference_preprocess as ref
 from polyvit_tf.export import preprocessing_spec
 from tests.export import fixtures
@@ -58,7 +58,7 @@ def test_spec_is_read_from_the_config():
 
 def _entry(config, task):
   """What the reference reads of a task's manifest entry."""
-  spec = preprocess.modality_spec(config, task)
+  spec = specs.resolve(config).modality_of(task)
   return {'preprocessing': json.loads(json.dumps(preprocessing_spec.for_task(config, task))),
           'shape': [-1, *spec.input_size, spec.channels]}
 
@@ -91,11 +91,11 @@ def files(tmp_path_factory):
                                               ('gray', 'image_a')])
 def test_image_agrees_with_tf(files, config_name, task):
   config = _configs()[config_name]
-  entry, spec = _entry(config, task), preprocess.modality_spec(config, task)
+  entry, spec = _entry(config, task), specs.resolve(config).modality_of(task)
   for name in ('a.png', 'b.png', 'c.jpg'):
     with open(files[name], 'rb') as f:
       encoded = f.read()
-    want = preprocess.image_from_encoded(tf.constant(encoded), spec).numpy()[None]
+    want = fixtures.raw_views(config, task)(tf.constant(encoded)).numpy()
     # The reference takes decoded pixels: decoded here by TF's own decoder (what the raw
     # signature uses; other JPEG decoders may differ by a few levels).
     pixels = tf.io.decode_image(encoded, channels=3).numpy()
@@ -106,19 +106,19 @@ def test_image_agrees_with_tf(files, config_name, task):
 @pytest.mark.parametrize('config_name,task', [('tiny', 'audio_a'), ('demo', 'tones')])
 def test_audio_agrees_with_tf_at_three_rates(files, config_name, task):
   config = _configs()[config_name]
-  entry, spec = _entry(config, task), preprocess.modality_spec(config, task)
-  kwargs = preprocess.task_kwargs(config, task)
+  entry, spec = _entry(config, task), specs.resolve(config).modality_of(task)
+  views = specs.resolve(config).data[task].num_views
   for name in ('16k.wav', '44k.wav', '8k.wav'):
     with open(files[name], 'rb') as f:
-      want = preprocess.audio_from_wav(tf.constant(f.read()), spec, **kwargs).numpy()
+      want = fixtures.raw_views(config, task)(tf.constant(f.read())).numpy()
     waveform, rate = ref.read_wav(files[name])
     got = ref.preprocess(entry, waveform, sample_rate=rate)
-    assert got.shape == want.shape == (kwargs['num_views'], *spec.input_size, spec.channels)
+    assert got.shape == want.shape == (views, *spec.input_size, spec.channels)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=name)
   # Under one analysis window: both refuse it, naming the reason (as training drops it).
   with open(files['short.wav'], 'rb') as f:
     with pytest.raises(tf.errors.InvalidArgumentError, match='shorter than one 25 ms'):
-      preprocess.audio_from_wav(tf.constant(f.read()), spec, **kwargs)
+      fixtures.raw_views(config, task)(tf.constant(f.read()))
   waveform, rate = ref.read_wav(files['short.wav'])
   with pytest.raises(ValueError, match='shorter than one 25 ms'):
     ref.preprocess(entry, waveform, sample_rate=rate)
@@ -128,26 +128,24 @@ def test_audio_agrees_with_tf_at_three_rates(files, config_name, task):
                                               ('gray', 'video_a')])
 def test_video_agrees_with_tf(config_name, task):
   config = _configs()[config_name]
-  entry, spec = _entry(config, task), preprocess.modality_spec(config, task)
-  kwargs = preprocess.task_kwargs(config, task)
+  entry, spec = _entry(config, task), specs.resolve(config).modality_of(task)
   for n, size in [(12, (36, 44)), (5, (50, 30)), (31, (64, 80))]:  # loops, portrait, long
     frames = fixtures.video_frames(n, num_frames=n, size=size)
-    want = preprocess.video_from_frames(tf.constant(frames), spec, **kwargs).numpy()
+    want = fixtures.raw_views(config, task, 'frames')(tf.constant(frames)).numpy()
     np.testing.assert_allclose(ref.preprocess(entry, frames), want, atol=1e-5, rtol=0)
 
 
 def test_views_combined_as_the_signatures():
-  from polyvit_tf.export import signatures  # pylint: disable=import-outside-toplevel
+  from polyvit_tf.model import prediction  # pylint: disable=import-outside-toplevel
   view_logits = np.random.default_rng(0).normal(0, 3, (3, 6)).astype(np.float32)
-  for multilabel in (False, True):
+  for activation in ('softmax', 'sigmoid'):
     for mode in ('probs', 'logits'):
-      task = {'activation': 'sigmoid' if multilabel else 'softmax',
-              'combine_views': {'mode': mode}}
+      task = {'activation': activation, 'combine_views': {'mode': mode}}
       logits, probs = ref.combine_views(view_logits, task)
-      want_logits, want_probs = signatures.combine_views(
-          tf.constant(view_logits[None]), multilabel=multilabel, mode=mode)
-      np.testing.assert_allclose(logits, want_logits.numpy()[0], atol=1e-6)
-      np.testing.assert_allclose(probs, want_probs.numpy()[0], atol=1e-6)
+      want = prediction.combine_views(tf.constant(view_logits[None]),
+                                      prediction.PredictionSpec(6, activation, mode))
+      np.testing.assert_allclose(logits, want.logits.numpy()[0], atol=1e-6)
+      np.testing.assert_allclose(probs, want.probabilities.numpy()[0], atol=1e-6)
 
 
 def test_bad_inputs_are_named():

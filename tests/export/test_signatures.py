@@ -7,11 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyvit_tf.data import preprocess
+from polyvit_tf.configs import specs
 from polyvit_tf.export import savedmodel
-from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
-from polyvit_tf.train import metrics
 from tests.export import fixtures
 
 
@@ -24,19 +22,17 @@ def _sigmoid(x):
   return 1 / (1 + np.exp(-x))
 
 
-def test_view_combination_default_and_option_match_the_evaluator():
+def test_view_combination_default_and_activation_are_recorded(exported_dir):
+  """The export records how its probabilities are made: views averaged as logits by default
+  (ViViT / Scenic; also when a config lacks the key), the activation of each task's loss."""
   config = fixtures.tiny_config()
-  assert signatures_lib.view_averaging(config) == 'logits'  # ViViT / Scenic
+  assert specs.resolve(config).eval.view_averaging == 'logits'
   del config.eval['view_averaging']
-  assert signatures_lib.view_averaging(config) == 'logits'
-  view_logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 1.0, 0.0]]], np.float32)
-  for mode in signatures_lib.VIEW_AVERAGING:
-    for multilabel, loss in ((False, 'softmax_xent'), (True, 'sigmoid_xent')):
-      logits, probs = signatures_lib.combine_views(tf.constant(view_logits),
-                                                   multilabel=multilabel, mode=mode)
-      scores, _ = metrics.average_views(loss, view_logits, np.zeros((1, 3)), mode)
-      np.testing.assert_allclose(logits.numpy(), view_logits.mean(1), atol=1e-6)
-      np.testing.assert_allclose(probs.numpy(), scores, atol=1e-6)
+  assert specs.resolve(config).eval.view_averaging == 'logits'
+  meta = savedmodel.read_metadata(exported_dir)
+  assert {t: (m['activation'], m['view_averaging']) for t, m in meta['tasks'].items()} == {
+      'audio_a': ('sigmoid', 'logits'), 'image_a': ('sigmoid', 'logits'),
+      'image_b': ('sigmoid', 'logits'), 'video_a': ('softmax', 'logits')}
 
 
 def test_signature_names_inputs_and_default(exported_dir, loaded, run):
@@ -72,14 +68,15 @@ def test_tensor_signature_round_trip(loaded, run, task):
            loaded.signatures[task](**{spec.modality: tf.constant(x)}).items()}
     logits = model.model_for(task)(x).numpy()
     np.testing.assert_allclose(out['logits'], logits, atol=1e-5)
-    probs = _sigmoid(logits) if spec.multilabel else _softmax(logits)
+    # The activation of the task's loss (image tasks train with sigmoid_xent).
+    probs = _sigmoid(logits) if spec.loss == 'sigmoid_xent' else _softmax(logits)
     np.testing.assert_allclose(out['probabilities'], probs, atol=1e-5)
     k = min(5, spec.num_classes)
     assert out['top_k_ids'].shape == (batch, k)
     np.testing.assert_array_equal(out['top_k_ids'][:, 0], probs.argmax(-1))
     np.testing.assert_allclose(out['top_k_scores'], np.sort(probs, -1)[:, ::-1][:, :k],
                                atol=1e-5)
-    names = signatures_lib.class_names(config, task)
+    names = specs.resolve(config).task(task).class_names
     assert [[n.decode() for n in row] for row in out['top_k_names']] == [
         [names[i] for i in row] for row in out['top_k_ids']]
   # Probabilities do not all agree: the randomised heads make outputs depend on the input.
@@ -95,11 +92,10 @@ def test_class_names_embedded(loaded):
 
 
 def test_raw_image_signature_is_eval_preprocessing(loaded, run):
-  _, model = run
+  config, model = run
   encoded = [fixtures.image_bytes(0), fixtures.image_bytes(1, size=(20, 30), fmt='png')]
   out = loaded.signatures['image_a_raw'](encoded=tf.constant(encoded))
-  x = np.stack([preprocess.image_from_encoded(tf.constant(e), model.modalities['image'])
-                for e in encoded])
+  x = np.concatenate([fixtures.raw_views(config, 'image_a')(tf.constant(e)) for e in encoded])
   np.testing.assert_allclose(out['logits'].numpy(), model.model_for('image_a')(x).numpy(),
                              atol=1e-5)
 
@@ -108,10 +104,8 @@ def test_raw_audio_signature_averages_views(loaded, run):
   config, model = run
   wavs = [fixtures.wav_bytes(0), fixtures.wav_bytes(1, seconds=0.7, rate=22050)]
   out = loaded.signatures['audio_a_raw'](wav=tf.constant(wavs))
-  kwargs = preprocess.task_kwargs(config, 'audio_a')
-  assert kwargs['num_views'] == 2
-  views = np.stack([preprocess.audio_from_wav(tf.constant(w), model.modalities['audio'],
-                                              **kwargs) for w in wavs])
+  assert specs.resolve(config).data['audio_a'].num_views == 2
+  views = np.stack([fixtures.raw_views(config, 'audio_a')(tf.constant(w)) for w in wavs])
   view_logits = model.model_for('audio_a')(views.reshape((-1,) + views.shape[2:])).numpy()
   view_logits = view_logits.reshape(2, 2, -1)
   assert np.abs(view_logits[:, 0] - view_logits[:, 1]).max() > 1e-3  # the views differ
@@ -132,10 +126,8 @@ def test_raw_video_signatures_jpeg_and_uint8(loaded, run):
   via_frames = loaded.signatures['video_a_frames'](frames=tf.constant(decoded[None]))
   np.testing.assert_allclose(via_frames['logits'].numpy()[0], out['logits'].numpy()[0],
                              atol=1e-5)
-  kwargs = preprocess.task_kwargs(config, 'video_a')
   for row, clip in enumerate((jpegs, fixtures.jpeg_frames(short))):
-    views = preprocess.video_from_frames(tf.constant(clip), model.modalities['video'],
-                                         **kwargs).numpy()
+    views = fixtures.raw_views(config, 'video_a')(tf.constant(clip)).numpy()
     logits = model.model_for('video_a')(views).numpy()
     np.testing.assert_allclose(out['logits'].numpy()[row], logits.mean(0), atol=1e-5)
     np.testing.assert_allclose(out['probabilities'].numpy()[row], _softmax(logits.mean(0)),

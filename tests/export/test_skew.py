@@ -1,5 +1,6 @@
-"""No training/serving skew: the same media through the evaluation pipeline + Keras model and
-through the exported raw-input signatures give the same outputs (to 1e-5)."""
+"""No training/serving skew: the same media through the evaluation pipeline + the trainer's
+evaluator, through the TFX evaluator's use of the SavedModel, and through the exported
+raw-input signatures give the same predictions; chunked evaluation changes nothing."""
 
 import os
 
@@ -7,12 +8,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from polyvit_tf.data import features
+from pipelines import evaluation as tfx_evaluation
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
 from polyvit_tf.export import signatures as signatures_lib
-from polyvit_tf.train import losses
-from polyvit_tf.train import metrics
+from polyvit_tf.modalities import audio as audio_modality
+from polyvit_tf.modalities import image as image_modality
+from polyvit_tf.modalities import video as video_modality
+from polyvit_tf.train import evaluation
 from tests.export import fixtures
 
 N = 3
@@ -28,50 +31,103 @@ def media(tmp_path_factory):
   videos = [fixtures.jpeg_frames(fixtures.video_frames(i, num_frames=10 + 2 * i))
             for i in range(N)]
   examples = {
-      'image': [features.image_example(f'img{i}', 0, e) for i, e in enumerate(images)],
-      'audio': [features.audio_example(f'wav{i}', [0], encoded=w, audio_format='wav')
+      'image': [image_modality.example(f'img{i}', 0, e) for i, e in enumerate(images)],
+      'audio': [audio_modality.example(f'wav{i}', [0], encoded=w, audio_format='wav')
                 for i, w in enumerate(wavs)],
-      'video': [features.video_example(f'vid{i}', 0, f, 25.0) for i, f in enumerate(videos)],
+      'video': [video_modality.example(f'vid{i}', 0, f, 25.0) for i, f in enumerate(videos)],
   }
   for modality, exs in examples.items():
     records.write_split(os.path.join(root, modality), 'test', exs)
   return root, {'image': images, 'audio': wavs, 'video': videos}
 
 
-def _eval_outputs(config, model, task):
-  """What the evaluator computes: per-view logits of eval_dataset, views combined."""
-  batch = next(pipeline.eval_dataset(config, task, split='eval', batch_size=N)
-               .as_numpy_iterator())
-  assert batch['mask'].tolist() == [1.0] * N
-  x = batch['inputs']
-  view_logits = model.model_for(task)(x.reshape((-1,) + x.shape[2:])).numpy()
-  view_logits = view_logits.reshape(x.shape[0], x.shape[1], -1)
-  return view_logits
+def _config_reading(config, media, task):
+  root, _ = media
+  config = config.copy_and_resolve_references()
+  modality = config.tasks[task].modality
+  config.tasks[task].data.source = f'tfrecord:{os.path.join(root, modality)}'
+  config.eval.batch_size = N
+  return config
+
+
+def _raw_request_of(raw, modality):
+  """(input name, batched input) of the raw-input signature for the media of `modality`."""
+  if modality == 'video':
+    length = max(len(v) for v in raw['video'])
+    return 'jpeg_frames', tf.constant([v + [b''] * (length - len(v)) for v in raw['video']])
+  return {'image': 'encoded', 'audio': 'wav'}[modality], tf.constant(raw[modality])
+
+
+def _raw_request(loaded, media, task, modality):
+  name, value = _raw_request_of(media[1], modality)
+  (expected, _), = loaded.signatures[f'{task}_raw'].structured_input_signature[1].items()
+  assert name == expected
+  return {name: value}
+
+
+def _routes(config, model, loaded, media, task):
+  """{route: (logits, probabilities)} of the same media through the trainer's evaluator,
+  the TFX evaluator and the exported raw-input signature."""
+  (batch,) = list(pipeline.eval_dataset(config, task, split='eval'))
+  assert batch['mask'].numpy().tolist() == [1.0] * N
+  evaluator = evaluation.Evaluator(model, config, tf.distribute.get_strategy(), pipeline)
+  trainer = evaluator.eval_step(task)(batch)[:2]
+  (tfx, _), = list(tfx_evaluation.task_predictions(loaded, config, task))
+  served = loaded.signatures[f'{task}_raw'](
+      **_raw_request(loaded, media, task, model.task(task).modality))
+  return {'trainer evaluator': trainer, 'TFX evaluator': (tfx.logits, tfx.probabilities),
+          'served': (served['logits'], served['probabilities'])}
 
 
 @pytest.mark.parametrize('task', ['image_a', 'audio_a', 'video_a'])
-def test_eval_pipeline_and_raw_signature_agree(loaded, run, media, task):
-  root, raw = media
+def test_evaluated_blessed_and_served_predictions_agree(loaded, run, media, task):
+  """One prediction path: the trainer's evaluation, the TFX evaluator (which blesses) and the
+  raw-input signature (which serves) give the same probabilities (1e-6) for the same media,
+  with the activation of the task's loss (image_a trains with sigmoid_xent: sigmoids)."""
   config, model = run
-  config = config.copy_and_resolve_references()
-  modality = model.task(task).modality
-  config.tasks[task].data.source = f'tfrecord:{os.path.join(root, modality)}'
-  view_logits = _eval_outputs(config, model, task)
+  config = _config_reading(config, media, task)
+  routes = _routes(config, model, loaded, media, task)
+  logits, probabilities = (np.asarray(x) for x in routes['trainer evaluator'])
+  for name, (other_logits, other_probabilities) in routes.items():
+    np.testing.assert_allclose(other_probabilities, probabilities, atol=1e-6, rtol=0,
+                               err_msg=name)
+    np.testing.assert_allclose(other_logits, logits, atol=1e-5, rtol=0, err_msg=name)
+  # The activation rule, the views combined as eval.view_averaging says (the default: logits).
+  x = next(pipeline.eval_dataset(config, task, split='eval').as_numpy_iterator())['inputs']
+  views = model.model_for(task)(x.reshape((-1,) + x.shape[2:])).numpy().reshape(
+      x.shape[0], x.shape[1], -1).astype(np.float64)
 
-  (name, _), = loaded.signatures[f'{task}_raw'].structured_input_signature[1].items()
-  if modality == 'video':
-    length = max(len(v) for v in raw['video'])
-    inputs = [v + [b''] * (length - len(v)) for v in raw['video']]
-  else:
-    inputs = raw[modality]
-  out = loaded.signatures[f'{task}_raw'](**{name: tf.constant(inputs)})
+  def act(z):
+    if model.task(task).loss == 'sigmoid_xent':
+      return 1 / (1 + np.exp(-z))
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
-  np.testing.assert_allclose(out['logits'].numpy(), view_logits.mean(1), atol=1e-5, rtol=0)
-  # The evaluator's view combination (polyvit_tf.train.metrics, eval.view_averaging).
-  spec = model.task(task)
-  loss = 'sigmoid_xent' if spec.multilabel else 'softmax_xent'
-  scores, _ = metrics.average_views(loss, view_logits, np.zeros(view_logits.shape[::2]),
-                                    config.eval.view_averaging)
-  np.testing.assert_allclose(out['probabilities'].numpy(), scores, atol=1e-5, rtol=0)
-  assert signatures_lib.view_averaging(config) == config.eval.view_averaging
-  assert losses.scores(loss, view_logits[:, 0]).shape == view_logits[:, 0].shape
+  assert config.eval.view_averaging == 'logits'
+  np.testing.assert_allclose(probabilities, act(views.mean(1)), atol=1e-6, rtol=0)
+  assert (model.task('image_a').loss, model.task('audio_a').multilabel) == ('sigmoid_xent', True)
+
+
+def test_chunked_evaluation_equals_one_pass(run, media):
+  """eval.max_clips_per_pass bounds how many views run at once; the trainer's evaluator and
+  the multi-view signature give the same probabilities as one pass (1e-6; float32 logits of
+  differently sized batches differ in their last bits, so those to 1e-5). (Both averaging
+  modes and more chunk sizes: tests/model/test_prediction.py.)"""
+  config, model = run
+  task = 'video_a'
+  config = _config_reading(config, media, task)
+  config.eval.view_averaging = 'logits'
+  (batch,) = list(pipeline.eval_dataset(config, task, split='eval'))
+  _, raw = media
+  out = {}
+  for chunk in (0, 4):  # 2 views x 3 examples: one pass, or 2 chunks (the last padded)
+    config.eval.max_clips_per_pass = chunk
+    evaluator = evaluation.Evaluator(model, config, tf.distribute.get_strategy(), pipeline)
+    sig = next(s for s in signatures_lib.task_signatures(model, config, task)
+               if s.kind == 'raw')
+    served = tf.function(sig.fn)(_raw_request_of(raw, model.task(task).modality)[1])
+    out[chunk] = [np.asarray(t) for t in evaluator.eval_step(task)(batch)[:2]] + [
+        served['logits'].numpy(), served['probabilities'].numpy()]
+  for chunk in (4,):
+    for i, (a, b) in enumerate(zip(out[chunk], out[0])):
+      np.testing.assert_allclose(a, b, atol=1e-5 if i % 2 == 0 else 1e-6, rtol=0)

@@ -17,9 +17,9 @@ import tensorflow as tf
 
 from polyvit_tf.configs import tiny
 from polyvit_tf.data import errors
-from polyvit_tf.data import features
 from polyvit_tf.data import pipeline
 from polyvit_tf.data import records
+from polyvit_tf.modalities import image as image_modality
 from polyvit_tf.train import loop
 from tests.faults import corrupt
 
@@ -36,7 +36,7 @@ def _config(tmp_path, *, gz=False, damage=None):
   """image_a of the tiny config over 24 examples in 2 shards; `damage(path)` hurts shard 1."""
   config = tiny.get_config()
   directory = str(tmp_path / ('gz' if gz else 'plain'))
-  examples = [features.image_example(f'ex{i}', i % 10, _png(10 * i)) for i in range(24)]
+  examples = [image_modality.example(f'ex{i}', i % 10, _png(10 * i)) for i in range(24)]
   paths = records.write_split(directory, 'train', examples, num_shards=2)
   if gz:
     for p in paths:

@@ -9,7 +9,7 @@ import pytest
 from polyvit_tf.configs import tiny
 from polyvit_tf.model import ConfigError, InputMismatchError, PolyViT
 from polyvit_tf.model import encoder as encoder_lib
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 
 @pytest.fixture(scope='module')
@@ -152,5 +152,28 @@ def test_seeded_build_is_reproducible():
   b = PolyViT(tiny.get_config(), seed=7)
   for va, vb in zip(a.trainable_variables, b.trainable_variables):
     np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
-  assert spec_lib.task_names(a.config) == ['audio_a', 'image_a', 'image_b', 'video_a']
+  assert specs_lib.resolve(a.config).task_names == ('audio_a', 'image_a', 'image_b', 'video_a')
   keras.backend.clear_session()
+
+
+@pytest.mark.parametrize('input_size,patch,channels', [
+    ((12,), (4,), 2), ((8, 12), (4, 4), 3), ((4, 8, 8), (2, 4, 4), 3),
+    ((4, 6, 4, 6), (2, 3, 2, 3), 1)])
+def test_tokenizer_embeds_patches_of_any_rank(input_size, patch, channels):
+  """A patch embedding of any rank is each non-overlapping patch times the kernel (here
+  checked against an explicit loop over the patch grid), plus bias, CLS and positions."""
+  from polyvit_tf.model.tokenizer import Tokenizer  # pylint: disable=import-outside-toplevel
+  layer = Tokenizer(input_size, patch, channels, 8)
+  x = np.random.default_rng(1).normal(size=(2, *input_size, channels)).astype('float32')
+  tokens = layer(x).numpy()
+  kernel = np.asarray(layer.kernel).reshape(-1, 8)
+  assert layer.kernel.shape == tuple(patch) + (channels, 8)
+  grid = [i // p for i, p in zip(input_size, patch)]
+  expected = np.stack([np.stack([
+      x[b][tuple(slice(i * p, (i + 1) * p) for i, p in zip(index, patch))].reshape(-1) @ kernel
+      for index in np.ndindex(*grid)]) for b in range(2)])
+  expected = expected + np.asarray(layer.bias) + np.asarray(layer.pos_embedding)[0, 1:]
+  assert tokens.shape == (2, int(np.prod(grid)) + 1, 8)
+  np.testing.assert_allclose(tokens[:, 1:], expected, atol=1e-5)
+  np.testing.assert_allclose(tokens[:, 0], np.broadcast_to(
+      np.asarray(layer.pos_embedding)[0, 0] + np.asarray(layer.cls)[0, 0], (2, 8)), atol=1e-6)

@@ -11,7 +11,7 @@ import pytest
 
 from polyvit_tf.configs import paper
 from polyvit_tf.model import PolyViT
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 # The paper's reported totals (Tables 2, 4, 5, 8), in millions; ours must round to them.
 PAPER_MILLIONS = {'table2_b_adapt0': 93, 'table2_b_adapt6': 178, 'table8_l_adapt0': 312,
@@ -53,16 +53,17 @@ def test_paper_setup_parameter_count(setup):
 def test_paper_setups_match_tables():
   c = paper.get_config('table2_b_adapt6')
   assert c.model.num_adapt_layers == 6 and c.model.hidden_size == 768
-  assert spec_lib.task_names(c) == sorted(spec_lib.task_names(c)) and len(c.tasks) == 9
-  assert spec_lib.modality_spec(c, 'image').sequence_length == 577
-  assert spec_lib.modality_spec(c, 'audio').sequence_length == 401
-  assert spec_lib.modality_spec(c, 'video').sequence_length == 1569
+  names = specs_lib.resolve(c).task_names
+  assert list(names) == sorted(names) and len(c.tasks) == 9
+  assert specs_lib.resolve(c).modalities['image'].sequence_length == 577
+  assert specs_lib.resolve(c).modalities['audio'].sequence_length == 401
+  assert specs_lib.resolve(c).modalities['video'].sequence_length == 1569
   assert c.tasks.pets.train_steps == 500 and c.tasks.resisc45.learning_rate == 0.1
   assert c.tasks.mini_audioset.multilabel and c.tasks.mini_audioset.loss == 'sigmoid_xent'
   assert c.tasks.kinetics400.head_init == 'zeros' and c.tasks.cifar10.head_init == 'lecun_normal'
   assert c.tasks.kinetics400.warmup_steps == round(2.5 * 215_000 / 64)
   v = paper.get_config('table5_l_video')
-  assert spec_lib.modality_spec(v, 'video').sequence_length == 16 * 14 * 14 + 1
+  assert specs_lib.resolve(v).modalities['video'].sequence_length == 16 * 14 * 14 + 1
   assert set(v.tasks.keys()) == {'kinetics400', 'kinetics600', 'moments_in_time'}
   large = paper.get_config('table8_l_adapt12')
   assert large.tasks.vggsound.mixup_alpha == 0.7 and large.tasks.mini_audioset.mixup_alpha == 0.5

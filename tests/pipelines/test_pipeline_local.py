@@ -26,6 +26,7 @@ from polyvit_tf.configs import base
 from polyvit_tf.configs import demo
 from polyvit_tf.data import features
 from polyvit_tf.data import records
+from polyvit_tf.modalities import image as image_modality
 from tests.pipelines import tiny
 
 pytestmark = pytest.mark.slow
@@ -117,7 +118,7 @@ def _png(seed: int) -> bytes:
 def test_bad_data_stops_before_training(tmp_path):
   data = tmp_path / 'bad'
   for split in ('train', 'test'):
-    examples = [features.image_example(f'{split}/{i}', i % 12, _png(i)) for i in range(12)]
+    examples = [image_modality.example(f'{split}/{i}', i % 12, _png(i)) for i in range(12)]
     no_image = tf.train.Example()
     no_image.features.feature[features.ID].bytes_list.value.append(b'no_image')
     no_image.features.feature[features.LABELS].int64_list.value.append(1)

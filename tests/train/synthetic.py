@@ -21,7 +21,7 @@ import zlib
 import numpy as np
 import tensorflow as tf
 
-from polyvit_tf.model import spec as spec_lib
+from polyvit_tf.configs import specs as specs_lib
 
 TRAIN_POOL = 96
 EVAL_EXAMPLES = 37  # not a multiple of the eval batch: the last batch is padded
@@ -47,8 +47,8 @@ class Provider:
     self._cache = {}
 
   def _pool(self, config, task: str, split: str, size: int):
-    spec = spec_lib.task_spec(config, task)
-    shape = spec_lib.modality_spec(config, spec.modality).input_shape
+    spec = specs_lib.resolve(config).task(task)
+    shape = specs_lib.resolve(config).input_shape(task)
     c = spec.num_classes
     key = (task, split, size, int(config.seed), c, shape, spec.multilabel)
     if key not in self._cache:

@@ -14,7 +14,7 @@ from polyvit_tf import train
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
 from polyvit_tf.model import weights
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import loop
 from tests.train import configs
 from tests.train import synthetic
@@ -26,17 +26,17 @@ def trained(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp('run'))
   trainer = loop.Trainer(configs.get_config(), workdir, data=synthetic)
   used = []
-  make = trainer.steps.train_step
+  make = trainer.steps.step_fn
 
-  def spy(task):
-    fn = make(task)
+  def spy(kind):
+    fn = make(kind)
 
-    def step(iterator, lr):
-      used.append((task, float(lr)))
-      return fn(iterator, lr)
+    def step(iterators, lr):
+      used.append((kind.task, float(lr)))
+      return fn(iterators, lr)
     return step
 
-  trainer.steps.train_step = spy
+  trainer.steps.step_fn = spy
   trainer.train()
   trainer.evaluate('eval')
   trainer.close()
@@ -65,7 +65,7 @@ def test_each_step_uses_its_task_rate_at_the_global_step(trained):
   _, trainer, used = trained
   assert len(used) == 10
   for step, (task, rate) in enumerate(used):
-    assert task == trainer.schedule.task_at(step)
+    assert task == trainer.schedule.step_at(step).task
     assert rate == pytest.approx(trainer.rates(task, step), rel=1e-6)
   assert used[0][1] == 0.0 and max(r for _, r in used) > 0.1
 
@@ -130,7 +130,7 @@ def test_non_finite_loss_stops_naming_task_and_step(tmp_path):
   cfg.train.checkpoint_every_steps = 2
   trainer = loop.Trainer(cfg, str(tmp_path), data=synthetic.Provider(nan_batches={'image_a': 3}))
   bad_step = [s for s in range(trainer.num_steps)
-              if trainer.schedule.task_at(s) == 'image_a'][3]
+              if trainer.schedule.step_at(s).tasks == ('image_a',)][3]
   with pytest.raises(loop.NonFiniteLossError, match=f"step {bad_step} \\(task 'image_a'\\)"):
     trainer.train()
   last_good = bad_step // 2 * 2
@@ -193,7 +193,7 @@ def test_config_init_source_is_loaded_before_the_first_step(trained, tmp_path):
 def test_run_reports_skipped_bad_examples(tmp_path):
   """With the real data pipeline, a corrupt image is skipped, logged and written out."""
   from polyvit_tf.data import errors
-  from polyvit_tf.data import features
+  from polyvit_tf.modalities import image as image_modality
   from polyvit_tf.data import records
   from polyvit_tf.data import synthetic as data_synthetic
   config = configs.get_config()
@@ -202,7 +202,7 @@ def test_run_reports_skipped_bad_examples(tmp_path):
   config = data_synthetic.write_synthetic_tfrecords(config, str(tmp_path / 'data'),
                                                      examples_per_class=1)
   directory = config.tasks.image_a.data.source.partition(':')[2]
-  corrupt = features.image_example('corrupt_scan', 3, b'not an image')
+  corrupt = image_modality.example('corrupt_scan', 3, b'not an image')
   for split in ('train', 'test'):  # the eval pass meets it whatever the training order
     good = [tf.train.Example.FromString(r.numpy()) for r in
             tf.data.TFRecordDataset(records.split_files(directory, split))]

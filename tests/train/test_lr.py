@@ -7,7 +7,7 @@ import math
 import pytest
 
 from polyvit_tf.configs import tiny
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import lr as lr_lib
 from polyvit_tf.train import schedules
 

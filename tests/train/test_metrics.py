@@ -1,13 +1,12 @@
-"""Evaluation metrics: mAP against scikit-learn with padding present, top-k, view averaging."""
+"""Evaluation metrics: mAP against scikit-learn with padding present, top-k, losses of
+combined views."""
 
 from __future__ import annotations
 
-import ml_collections
 import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from polyvit_tf.configs import base
 from polyvit_tf.train import metrics
 
 
@@ -29,15 +28,17 @@ def test_average_precision_matches_sklearn_per_class():
 
 def test_map_over_all_batches_with_padding_masked_matches_sklearn():
   logits, labels = _multilabel()
-  acc = metrics.TaskMetrics('sigmoid_xent', multilabel=True)
+  acc = metrics.TaskMetrics('sigmoid_xent', multilabel=True, view_averaging='probs')
   # Three "gathered" batches of 24 rows; the last has 12 padding rows carrying garbage that
   # would change the result if it were counted.
   rng = np.random.default_rng(1)
   padded_logits = np.concatenate([logits, rng.normal(size=(12, 7)).astype(np.float32) * 10])
   padded_labels = np.concatenate([labels, np.ones((12, 7), np.float32)])
   mask = np.r_[np.ones(60), np.zeros(12)]
+  padded_scores = 1 / (1 + np.exp(-padded_logits.astype(np.float64)))
   for i in range(0, 72, 24):
-    acc.update(padded_logits[i:i + 24, None], padded_labels[i:i + 24], mask[i:i + 24])
+    acc.update(padded_logits[i:i + 24], padded_scores[i:i + 24], padded_labels[i:i + 24],
+               mask[i:i + 24])
   result = acc.result()
   scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
   keep = labels.sum(0) > 0
@@ -59,34 +60,21 @@ def test_top_k_single_and_multi_label():
   assert metrics.top_k_hits(scores, multi, 1).tolist() == [0, 1, 0]
 
 
-def test_view_averaging_default_is_logits_as_vivit():
-  assert base.base_config().eval.view_averaging == 'logits' == metrics.DEFAULT_VIEW_AVERAGING
-  assert metrics.view_averaging(ml_collections.ConfigDict({'eval': {}})) == 'logits'
-  # Views that disagree: averaging logits and averaging probabilities pick different classes.
-  logits = np.array([[[4.0, 0.0, 0.0], [-4.0, 1.0, 0.0]]])
+def test_losses_of_combined_views():
+  # One example, two views that disagree (polyvit_tf.model.prediction combines them).
+  view_logits = np.log(np.array([[[0.6, 0.3, 0.1], [0.1, 0.5, 0.4]]]))
   labels = np.array([[0.0, 1.0, 0.0]])
-  by = {}
-  for how in ('logits', 'probs'):
-    acc = metrics.TaskMetrics('softmax_xent', False, how)
-    acc.update(logits, labels, np.ones(1))
-    by[how] = acc.result()['top1']
-  default = metrics.TaskMetrics('softmax_xent', False)
-  default.update(logits, labels, np.ones(1))
-  assert by == {'logits': 1.0, 'probs': 0.0} and default.result()['top1'] == 1.0
-
-
-def test_views_are_averaged_per_example():
-  # One example, two views that disagree; the averaged probabilities decide.
-  logits = np.log(np.array([[[0.6, 0.3, 0.1], [0.1, 0.5, 0.4]]]))
-  labels = np.array([[0.0, 1.0, 0.0]])
-  scores, loss = metrics.average_views('softmax_xent', logits, labels, 'probs')
-  np.testing.assert_allclose(scores, [[0.35, 0.4, 0.25]], atol=1e-12)
+  probs = np.array([[0.35, 0.4, 0.25]])  # 'probs': the views' probabilities averaged
+  loss = metrics.example_losses('softmax_xent', labels, view_logits.mean(1), probs, 'probs')
   np.testing.assert_allclose(loss, [-np.log(0.4)], atol=1e-9)
   acc = metrics.TaskMetrics('softmax_xent', multilabel=False, view_averaging='probs')
-  acc.update(logits, labels, np.ones(1))
+  acc.update(view_logits.mean(1), probs, labels, np.ones(1))
   assert acc.result()['top1'] == 1.0  # view 0 alone would be wrong
-  scores, loss = metrics.average_views('softmax_xent', logits, labels, 'logits')
-  mean = logits.mean(1)
+  mean = view_logits.mean(1)  # 'logits': the loss of the views' mean logits
   expected = np.exp(mean) / np.exp(mean).sum(-1, keepdims=True)
-  np.testing.assert_allclose(scores, expected, atol=1e-12)
+  loss = metrics.example_losses('softmax_xent', labels, mean, expected, 'logits')
   np.testing.assert_allclose(loss, -np.log(expected[:, 1]), atol=1e-9)
+  sigmoid_loss = metrics.example_losses('sigmoid_xent', labels, mean, None, 'logits')
+  p = 1 / (1 + np.exp(-mean))
+  np.testing.assert_allclose(sigmoid_loss, -np.sum(labels * np.log(p) + (1 - labels) *
+                                                   np.log(1 - p), -1), atol=1e-9)

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.configs import base
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs import specs
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import optim
 
 
@@ -119,4 +120,4 @@ def test_config_errors_name_the_key():
   for field, value in (('name', 'lamb'), ('idle_params', 'sometimes'), ('momentum', 1.5),
                        ('clip_per_replica_modalities', ('video', 'text'))):
     with pytest.raises(ConfigError, match=f'optimizer.{field}'):
-      optim.validate(_config(**{field: value}))
+      specs.resolve(_config(**{field: value})).optimizer

@@ -15,13 +15,13 @@ import tensorflow as tf
 
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import paper
+from polyvit_tf.configs import specs
 from polyvit_tf.configs import tiny
-from polyvit_tf.data import options as options_lib
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.data import pipeline as data_pipeline
 from polyvit_tf.data import synthetic as data_synthetic
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import weights
-from polyvit_tf.model.spec import ConfigError
 from polyvit_tf.train import probes
 from tests.train import configs
 from tests.train import synthetic
@@ -97,7 +97,7 @@ def test_table9_probe_protocol():
     assert probes.task_learning_rates(cfg, task) == [0.03, 0.1, 0.3]  # grid search
     assert (t.train_steps, t.warmup_steps, t.batch_size, t.head_init) == (
         2500, 200, 512, 'lecun_normal')
-    assert not options_lib.for_task(cfg, task).augment  # "We don't use augmentation"
+    assert not specs.resolve(cfg).data[task].augment  # "We don't use augmentation"
   fixed = {'epic_kitchens': 0.5, 'something_something_v2': 0.4, 'kinetics600': 0.1,
            'moments_in_time_audio': 0.5, 'kinetics400_audio': 0.5}
   for task, rate in fixed.items():
@@ -173,7 +173,7 @@ def test_image_probes_run_without_augmentation(tmp_path):
   assert results['dtd_small']['eval']['num_examples'] == 10
   (used, task), = set((c.to_json(), t) for c, t in recording.train_configs)
   used = ml_collections.ConfigDict(json.loads(used))
-  assert not options_lib.for_task(used, task).augment
+  assert not specs.resolve(used).data[task].augment
   # One epoch of training inputs (10 images) is the same for any seed: no crop, no flip.
   assert _epoch(used, task, 0, 10) == _epoch(used, task, 1, 10)
   used.tasks[task].data.augment = True  # the co-training image default would differ

@@ -7,7 +7,7 @@ import pytest
 
 from polyvit_tf.configs import paper
 from polyvit_tf.configs import tiny
-from polyvit_tf.model.spec import ConfigError
+from polyvit_tf.configs.errors import ConfigError
 from polyvit_tf.train import schedules
 
 
@@ -29,9 +29,9 @@ def test_weighted_has_exactly_u_j_steps_per_task_and_uses_every_slot():
   assert sched.num_steps == 27
   assert sched.counts() == STEPS
   # Seeded permutation: not the sorted pool, and not the same for another seed.
-  assert not np.array_equal(sched.task_ids, np.sort(sched.task_ids))
+  assert not np.array_equal(sched.kind_ids, np.sort(sched.kind_ids))
   other = schedules.build(_config('weighted', seed=1))
-  assert other.counts() == STEPS and not np.array_equal(other.task_ids, sched.task_ids)
+  assert other.counts() == STEPS and not np.array_equal(other.kind_ids, sched.kind_ids)
 
 
 def test_uniform_has_u_over_t_steps_per_task():
@@ -39,28 +39,28 @@ def test_uniform_has_u_over_t_steps_per_task():
   counts = sched.counts()
   assert sched.num_steps == 27 and sum(counts.values()) == 27
   assert sorted(counts.values()) == [6, 7, 7, 7]  # 27 / 4: the first 27 mod 4 tasks get 7
-  assert not np.array_equal(sched.task_ids, np.sort(sched.task_ids))
+  assert not np.array_equal(sched.kind_ids, np.sort(sched.kind_ids))
 
 
 def test_alternating_cycles_in_a_fixed_order():
   order = ('video_a', 'audio_a', 'image_b', 'image_a')
   sched = schedules.build(_config('alternating', order=order))
-  assert [sched.task_at(s) for s in range(8)] == list(order) * 2
+  assert [sched.step_at(s).task for s in range(8)] == list(order) * 2
   assert sched.num_steps == 27
   assert sorted(sched.counts().values()) == [6, 7, 7, 7]
   default = schedules.build(_config('alternating'))
-  assert [default.task_at(s) for s in range(4)] == sorted(STEPS)
+  assert [default.step_at(s).task for s in range(4)] == sorted(STEPS)
 
 
 def test_task_by_task_runs_contiguous_blocks_of_u_j_steps():
   order = ('image_b', 'video_a', 'audio_a', 'image_a')
   sched = schedules.build(_config('task_by_task', order=order))
   expected = [t for t in order for _ in range(STEPS[t])]
-  assert [sched.task_at(s) for s in range(sched.num_steps)] == expected
+  assert [sched.step_at(s).task for s in range(sched.num_steps)] == expected
   # Without task_order the block order is a seeded random permutation.
   orders = set()
   for seed in range(8):
-    ids = schedules.build(_config('task_by_task', seed=seed)).task_ids
+    ids = schedules.build(_config('task_by_task', seed=seed)).kind_ids
     blocks = tuple(int(ids[i]) for i in range(len(ids)) if i == 0 or ids[i] != ids[i - 1])
     assert len(blocks) == 4 and sorted(blocks) == [0, 1, 2, 3]
     orders.add(blocks)
@@ -73,15 +73,29 @@ def test_paper_appendix_b_order_is_accepted():
   cfg.schedule.task_order = ('cifar100', 'moments_in_time', 'kinetics400', 'mini_audioset',
                              'vggsound', 'pets', 'cifar10', 'imagenet', 'resisc45')
   sched = schedules.build(cfg)
-  assert sched.task_at(0) == 'cifar100' and sched.task_at(sched.num_steps - 1) == 'resisc45'
+  assert sched.step_at(0).task == 'cifar100'
+  assert sched.step_at(sched.num_steps - 1).task == 'resisc45'
   assert sched.counts()['pets'] == 500
 
 
 def test_accumulated_has_sum_over_t_updates_of_every_task():
   sched = schedules.build(_config('accumulated'))
   assert sched.num_steps == 27 // 4
-  assert sched.task_at(0) == tuple(sorted(STEPS))
+  assert sched.kinds == (schedules.AccumulatedStep(tuple(sorted(STEPS))),)
+  assert all(sched.step_at(s).tasks == tuple(sorted(STEPS)) for s in range(sched.num_steps))
+  assert sched.step_at(0).rate_key == '*'
   assert sched.counts() == {t: 6 for t in STEPS}
+
+
+@pytest.mark.parametrize('name', schedules.SCHEDULES)
+def test_every_step_has_an_explicit_kind_and_counts_add_up_its_tasks(name):
+  sched = schedules.build(_config(name))
+  kinds = [sched.step_at(s) for s in range(sched.num_steps)]
+  expected = (schedules.AccumulatedStep if name == 'accumulated' else schedules.TaskStep)
+  assert all(isinstance(k, expected) for k in kinds)
+  for stop in (0, 5, sched.num_steps):
+    counts = {t: sum(t in k.tasks for k in kinds[:stop]) for t in sched.tasks}
+    assert sched.counts(stop) == counts
 
 
 def test_paper_weighted_schedule_counts():
@@ -95,10 +109,10 @@ def test_paper_weighted_schedule_counts():
 def test_identical_on_every_worker_and_after_resume(name):
   # Each "worker" (or a resumed run) builds the schedule from the config alone.
   a, b = schedules.build(_config(name, seed=5)), schedules.build(_config(name, seed=5))
-  assert np.array_equal(a.task_ids, b.task_ids)
+  assert np.array_equal(a.kind_ids, b.kind_ids)
   # A resumed run at step s continues with exactly the remaining tasks.
   s = a.num_steps // 2
-  assert [a.task_at(i) for i in range(s, a.num_steps)] == [b.task_at(i)
+  assert [a.step_at(i) for i in range(s, a.num_steps)] == [b.step_at(i)
                                                           for i in range(s, b.num_steps)]
   assert sum(a.counts(s).values()) == (s * 4 if name == 'accumulated' else s)
 

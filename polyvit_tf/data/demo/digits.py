@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from polyvit_tf.data import features
+from polyvit_tf.modalities import image as image_modality
 
 SIZE = 32
 SEED = 1797
@@ -53,6 +53,5 @@ def examples(name: str) -> dict[str, list[tf.train.Example]]:
     out[split] = []
     for i in range(lo, hi):
       label = int(targets[i]) if name == 'digits' else int(targets[i]) % 3
-      out[split].append(features.image_example(f'{name}/{split}/{i:04d}', label,
-                                               pngs[i]))
+      out[split].append(image_modality.example(f'{name}/{split}/{i:04d}', label, pngs[i]))
   return out

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image
 import tensorflow as tf
 
-from polyvit_tf.data import features
 from polyvit_tf.data.demo import splits
+from polyvit_tf.modalities import video as video_modality
 
 FRAMES = 16
 SIZE = 40
@@ -70,5 +70,5 @@ def _jpeg(frame: np.ndarray) -> bytes:
 def examples() -> dict[str, list[tf.train.Example]]:
   return splits.labelled_splits(
       'motion', SPLIT_SIZES, len(CLASS_NAMES), SEED,
-      lambda example_id, label, rng: features.video_example(
+      lambda example_id, label, rng: video_modality.example(
           example_id, label, [_jpeg(f) for f in synthesise(label, rng)], FPS))

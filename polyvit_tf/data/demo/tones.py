@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from polyvit_tf.data import features
 from polyvit_tf.data.demo import splits
+from polyvit_tf.modalities import audio as audio_modality
 
 SAMPLE_RATE = 16_000
 SECONDS = 1.6
@@ -63,6 +63,6 @@ def synthesise(label: int, rng: np.random.Generator) -> np.ndarray:
 def examples() -> dict[str, list[tf.train.Example]]:
   return splits.labelled_splits(
       'tones', SPLIT_SIZES, len(CLASS_NAMES), SEED,
-      lambda example_id, label, rng: features.audio_example(
+      lambda example_id, label, rng: audio_modality.example(
           example_id, label, waveform=np.clip(synthesise(label, rng), -1.0, 1.0),
           sample_rate=SAMPLE_RATE))

@@ -1,5 +1,6 @@
-"""The serving preprocessing (preprocess.py): shapes, agreement with eval_dataset (no
-train/serve skew), and that it runs inside a saved and reloaded SavedModel signature."""
+"""The raw-input preprocessing of the modality modules (`raw_inputs`, what the serving
+signatures run): shapes, agreement with eval_dataset (no train/serve skew), and that it runs
+inside a saved and reloaded SavedModel signature."""
 
 from __future__ import annotations
 
@@ -10,10 +11,13 @@ from PIL import Image
 import pytest
 import tensorflow as tf
 
-from polyvit_tf.data import features
+from polyvit_tf.configs import specs
 from polyvit_tf.data import pipeline
-from polyvit_tf.data import preprocess
 from polyvit_tf.data import records
+from polyvit_tf.modalities import audio as audio_modality
+from polyvit_tf.modalities import image as image_modality
+from polyvit_tf.modalities import video as video_modality
+from tests.export import fixtures
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -37,60 +41,44 @@ def media():
   }
 
 
-def _spec(config, task):
-  return preprocess.modality_spec(config, task)
-
-
 def test_shapes(tiny_data, media):
   config = tiny_data
-  image = preprocess.image_from_encoded(tf.constant(media['image']), _spec(config, 'image_a'))
-  assert image.shape == (32, 32, 3) and image.dtype == tf.float32
+  image = fixtures.raw_views(config, 'image_a')(tf.constant(media['image']))
+  assert image.shape == (1, 32, 32, 3) and image.dtype == tf.float32
   assert -1.0 <= float(tf.reduce_min(image)) and float(tf.reduce_max(image)) <= 1.0
-  audio = preprocess.audio_from_wav(tf.constant(media['wav']), _spec(config, 'audio_a'),
-                                    **preprocess.task_kwargs(config, 'audio_a'))
+  audio = fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav']))
   assert audio.shape == (3, 64, 16, 1)
-  video = preprocess.video_from_frames(tf.constant(media['frames']),
-                                       _spec(config, 'video_a'),
-                                       **preprocess.task_kwargs(config, 'video_a'))
+  video = fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames']))
   assert video.shape == (6, 4, 32, 32, 3)
 
 
 def test_wav_equals_waveform_and_encoded_frames_equal_pixels(tiny_data, media):
   config = tiny_data
-  kwargs = preprocess.task_kwargs(config, 'audio_a')
-  from_wav = preprocess.audio_from_wav(tf.constant(media['wav']), _spec(config, 'audio_a'),
-                                       **kwargs)
+  opts = specs.resolve(config).data['audio_a'].options
+  from_wav = fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav']))
   samples = np.frombuffer(media['wav'][44:], '<i2') / 32768.0  # the WAV's 16-bit samples
-  from_wave = preprocess.audio_from_waveform(samples.astype(np.float32), 44_100,
-                                             _spec(config, 'audio_a'), **kwargs)
+  from_wave = audio_modality.views_of_waveform(samples.astype(np.float32), 44_100, opts)
   np.testing.assert_allclose(from_wav, from_wave, atol=1e-5)
-  kwargs = preprocess.task_kwargs(config, 'video_a')
-  a = preprocess.video_from_frames(tf.constant(media['frames']), _spec(config, 'video_a'),
-                                   **kwargs)
-  b = preprocess.video_from_frames(tf.constant(media['encoded_frames']),
-                                   _spec(config, 'video_a'), **kwargs)
+  a = fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames']))
+  b = fixtures.raw_views(config, 'video_a')(tf.constant(media['encoded_frames'] + [b'', b'']))  # padding
   np.testing.assert_array_equal(a, b)
 
 
 def test_eval_dataset_uses_the_same_preprocessing(tiny_data, media, tmp_path):
-  """The same media through eval_dataset and through preprocess.* give the same tensors."""
+  """The same media through eval_dataset and through the raw inputs give the same tensors."""
   config = tiny_data.copy_and_resolve_references()
   examples = {
-      'image_a': features.image_example('x', 1, media['image']),
-      'audio_a': features.audio_example('x', 1, encoded=media['wav']),
-      'video_a': features.video_example('x', 1, media['encoded_frames'], 25.0),
+      'image_a': image_modality.example('x', 1, media['image']),
+      'audio_a': audio_modality.example('x', 1, encoded=media['wav']),
+      'video_a': video_modality.example('x', 1, media['encoded_frames'], 25.0),
   }
   for task, example in examples.items():
     records.write_split(str(tmp_path / task), 'test', [example])
     config.tasks[task].data.source = f'tfrecord:{tmp_path / task}'
   expected = {
-      'image_a': preprocess.image_from_encoded(
-          tf.constant(media['image']), _spec(config, 'image_a'))[None],
-      'audio_a': preprocess.audio_from_wav(tf.constant(media['wav']), _spec(config, 'audio_a'),
-                                           **preprocess.task_kwargs(config, 'audio_a')),
-      'video_a': preprocess.video_from_frames(tf.constant(media['frames']),
-                                              _spec(config, 'video_a'),
-                                              **preprocess.task_kwargs(config, 'video_a')),
+      'image_a': fixtures.raw_views(config, 'image_a')(tf.constant(media['image'])),
+      'audio_a': fixtures.raw_views(config, 'audio_a')(tf.constant(media['wav'])),
+      'video_a': fixtures.raw_views(config, 'video_a', 'frames')(tf.constant(media['frames'])),
   }
   for task in examples:
     (batch,) = list(pipeline.eval_dataset(config, task, batch_size=1))
@@ -99,23 +87,21 @@ def test_eval_dataset_uses_the_same_preprocessing(tiny_data, media, tmp_path):
 
 def test_runs_in_a_saved_model_signature(tiny_data, media, tmp_path):
   config = tiny_data
-  specs = {t: _spec(config, t) for t in ('image_a', 'audio_a', 'video_a')}
-  audio_kwargs = preprocess.task_kwargs(config, 'audio_a')
-  video_kwargs = preprocess.task_kwargs(config, 'video_a')
+  image, audio, video = (fixtures.raw_views(config, t) for t in ('image_a', 'audio_a', 'video_a'))
 
   class Pre(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def image(self, encoded):
-      return preprocess.image_from_encoded(encoded, specs['image_a'])
+      return image(encoded)
 
     @tf.function(input_signature=[tf.TensorSpec([], tf.string)])
     def audio(self, wav):
-      return preprocess.audio_from_wav(wav, specs['audio_a'], **audio_kwargs)
+      return audio(wav)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def video(self, frames):
-      return preprocess.video_from_frames(frames, specs['video_a'], **video_kwargs)
+      return video(frames)
 
   module = Pre()
   path = str(tmp_path / 'pre')
