@@ -58,9 +58,11 @@ def constant_batch(config: ml_collections.ConfigDict, task: str, seed: int = 0) 
 
 class StepRunner:
   """The trainer's step function of `task` on a constant batch, built as the trainer builds
-  it (model under the strategy scope, one optimizer over every variable)."""
+  it (model under the strategy scope, one optimizer over every variable). `xla_scope`
+  (with `train.use_xla`): 'step' compiles the whole replica step, 'gradients' the
+  forward/backward pass only (polyvit_tf.train.steps)."""
 
-  def __init__(self, config: ml_collections.ConfigDict, task: str):
+  def __init__(self, config: ml_collections.ConfigDict, task: str, xla_scope: str = 'step'):
     self.config, self.task = config, task
     self.strategy = tf.distribute.get_strategy()
     self.model = polyvit.build(config, seed=int(config.seed),
@@ -69,7 +71,8 @@ class StepRunner:
     self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.position = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.factory = StepFactory(self.model, self.optimizer, self.strategy, config,
-                               step=self.step_var, data_positions={task: self.position})
+                               step=self.step_var, data_positions={task: self.position},
+                               xla_scope=xla_scope)
     batch = constant_batch(config, task)
     self.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
     self.fn = self.factory.step_fn(schedules.TaskStep(task))

@@ -15,8 +15,11 @@ least 1 s and 3 calls): the efficiency is the median over the steps of (step GFL
 (the burst's best matmul call), so a neighbour's load on a shared machine hits both sides
 of each ratio; `ratio vs mean` uses the burst's mean instead of its best call.
 
-Variants: `fp32` (graph), `xla` (train.use_xla: the forward/backward pass jit-compiled),
-`bf16` (train.mixed_precision: mixed_bfloat16), `bf16_xla`.
+Variants: `fp32` (graph), `xla` (the forward/backward pass jit-compiled, what
+`train.use_xla` compiled before issue 14: StepFactory xla_scope='gradients'), `xla_step`
+(train.use_xla today: the whole replica step, forward, backward, clipping and the optimizer
+update, one XLA computation as on a TPU), `bf16` (train.mixed_precision: mixed_bfloat16),
+`bf16_xla`, `bf16_xla_step`.
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ _QUICK = flags.DEFINE_bool('quick', False, 'Small token counts, Ti and S, fewer 
 _OUT = flags.DEFINE_string('out', 'benchmarks/results', 'Directory of the JSON results.')
 _SIZES = flags.DEFINE_list('sizes', None, 'Encoder sizes (default Ti,S,B; quick: Ti,S).')
 _MODALITIES = flags.DEFINE_list('modalities', ['image', 'audio', 'video'], 'Modalities.')
-_VARIANTS = flags.DEFINE_list('variants', ['fp32', 'xla', 'bf16'],
-                              'Any of fp32, xla, bf16, bf16_xla.')
+_VARIANTS = flags.DEFINE_list('variants', ['fp32', 'xla', 'xla_step', 'bf16'],
+                              'Any of fp32, xla, xla_step, bf16, bf16_xla, bf16_xla_step.')
 _STEPS = flags.DEFINE_integer('steps', 0, 'Timed steps per configuration (0: auto).')
 _BATCH = flags.DEFINE_integer('batch', 0, 'Examples per step for every cell (0: the table '
                               'in benchmarks/runners.py).')
@@ -45,18 +48,21 @@ _BF16 = flags.DEFINE_list('bf16_cells', ['S/image', 'S/audio'],
                           'size/modality cells the bf16 variants run for (the goal\'s cells; '
                           'bf16 is slow without bf16 hardware); `all` for every cell.')
 
-VARIANTS = {'fp32': (False, False), 'xla': (True, False), 'bf16': (False, True),
-            'bf16_xla': (True, True)}
+# variant: (StepFactory xla_scope, or None without XLA; mixed_bfloat16)
+VARIANTS = {'fp32': (None, False), 'xla': ('gradients', False), 'xla_step': ('step', False),
+            'bf16': (None, True), 'bf16_xla': ('gradients', True),
+            'bf16_xla_step': ('step', True)}
 
 
 def measure(size: str, modality: str, variant: str, *, quick: bool, steps: int,
             reference: common.MatmulReference, batch: int = 0) -> dict:
   """One configuration: `steps` step/matmul-burst pairs; efficiency = median over pairs of
   (step GFLOP/s) / (the adjacent burst's matmul GFLOP/s)."""
-  xla, bf16 = VARIANTS[variant]
+  xla_scope, bf16 = VARIANTS[variant]
   batch = batch or (runners.QUICK_BATCH if quick else runners.PAPER_BATCH)[(size, modality)]
-  config = runners.one_task_config(size, modality, batch, quick=quick, xla=xla, bf16=bf16)
-  runner = runners.StepRunner(config, modality)
+  config = runners.one_task_config(size, modality, batch, quick=quick,
+                                   xla=xla_scope is not None, bf16=bf16)
+  runner = runners.StepRunner(config, modality, xla_scope=xla_scope or 'step')
   count = flops_lib.forward_flops(config, modality)
   step_flops = batch * count.train
   times, refs, means = common.interleaved(runner, reference, pairs=steps, warmup=2)
