@@ -33,14 +33,16 @@ def modalities(quick: bool) -> ml_collections.ConfigDict:
 
 
 def one_task_config(size: str, modality: str, batch: int, *, quick: bool, xla: bool,
-                    bf16: bool, modality_configs: ml_collections.ConfigDict | None = None
-                    ) -> ml_collections.ConfigDict:
+                    bf16: bool, modality_configs: ml_collections.ConfigDict | None = None,
+                    num_layers: int = 0) -> ml_collections.ConfigDict:
   """A single-task config (the task is named after its modality): `size` encoder,
-  `modality` at paper (or quick) token counts, or as `modality_configs` gives it."""
+  `modality` at paper (or quick) token counts, or as `modality_configs` gives it;
+  `num_layers` > 0 replaces the size's encoder depth."""
   task = base.task_config(modality, NUM_CLASSES[modality], train_steps=1000,
                           warmup_steps=10, learning_rate=0.03, batch_size=batch)
   mods = modality_configs if modality_configs is not None else modalities(quick)
-  return base.assemble(base.model_config(size), mods, {modality: task},
+  model = base.model_config(size, **({'num_layers': num_layers} if num_layers else {}))
+  return base.assemble(model, mods, {modality: task},
                        name=f'bench_{size}_{modality}',
                        train=dict(use_xla=xla, mixed_precision=bf16))
 

@@ -20,6 +20,7 @@ import pytest
 import tensorflow as tf
 
 from polyvit_tf.train import strategy as strategy_lib
+from tests.train import xla_runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KINDS = ('task:image_a', 'task:audio_a', 'accumulated', 'eval:image_a', 'eval:audio_a')
@@ -40,7 +41,8 @@ def _run(tmp_path, strategy: str) -> dict:
   assert sorted(steps) == ['bf16', 'fp32']
   for precision, by_name in steps.items():
     assert sorted(by_name) == sorted(KINDS), precision
-    failed = {k: v['error'] for k, v in by_name.items() if not v['ran'] or v.get('error')}
+    failed = {k: (v.get('unsupported_ops'), v['error']) for k, v in by_name.items()
+              if not v['ran'] or v.get('error')}
     assert not failed, f'{precision}: could not compile: {json.dumps(failed, indent=1)}'
     for name, entry in by_name.items():
       # Inside a compiled step nothing is host-side; outside it only the iterators' next().
@@ -79,3 +81,16 @@ def test_which_strategies_compile_a_replica_step_whole():
   assert strategy_lib.compiles_replica_steps(tf.distribute.get_strategy())
   one_cpu = tf.distribute.MirroredStrategy(['/cpu:0'])
   assert strategy_lib.compiles_replica_steps(one_cpu)  # one replica
+
+
+def test_an_op_xla_cannot_compile_raises_and_is_named():
+  """jit_compile never falls back silently: the call fails, and the report names the op."""
+
+  @tf.function(jit_compile=True)
+  def step(x):
+    return tf.strings.length(tf.strings.as_string(x))
+
+  with pytest.raises(tf.errors.InvalidArgumentError) as error:
+    step(tf.constant([1.0, 2.0]))
+  assert 'AsString' in xla_runner.unsupported(error.value)
+  assert xla_runner.unsupported_ops(error.value) == ['AsString']

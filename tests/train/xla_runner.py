@@ -27,7 +27,7 @@ os.environ.setdefault('CUDA_VISIBLE_DEVICES', '')
 
 from polyvit_tf.train import strategy as strategy_lib  # noqa: E402
 
-if len(sys.argv) > 2 and sys.argv[2] == 'mirrored':
+if __name__ == '__main__' and sys.argv[2:3] == ['mirrored']:
   strategy_lib.configure_cpu_devices(2)  # before anything else starts TensorFlow
 
 import numpy as np  # noqa: E402
@@ -60,13 +60,24 @@ def _jit_functions(concrete) -> int:
   return sum(1 for n in nodes if '_XlaMustCompile' in n.attr and n.attr['_XlaMustCompile'].b)
 
 
-def _unsupported(error: Exception) -> str:
-  """What an XLA compile error says (its message without the Python traceback it carries:
-  the lines after the last 'File ...' frame), which names the op that could not compile."""
+def unsupported_ops(error: Exception) -> list[str]:
+  """The op types an XLA compile error reports as not compilable."""
+  return sorted(set(re.findall(r"No registered '(\w+)' OpKernel for XLA", str(error))))
+
+
+def unsupported(error: Exception) -> str:
+  """What an XLA compile error says without the Python traceback it carries (each
+  'File ...' frame and its source line): it names the op that could not compile."""
   lines = [l.strip() for l in str(error).split('\n') if l.strip()]
-  frames = [i for i, l in enumerate(lines) if l.startswith('File "')]
-  tail = lines[frames[-1] + 2:] if frames else lines
-  return f'{type(error).__name__}: ' + ' '.join(tail)[:1500]
+  kept, skip = [], False
+  for line in lines:
+    if line.startswith('File "'):
+      skip = True
+      continue
+    if not skip or line.startswith(('Detected', 'Trying', '(', '[', 'No registered')):
+      kept.append(line)
+    skip = False
+  return f'{type(error).__name__}: ' + ' '.join(kept)[:1500]
 
 
 def _trainer(strategy: str, precision: str, schedule: str, workdir: str) -> loop.Trainer:
@@ -90,7 +101,7 @@ def _check(name: str, step, replica_fn, args, replica_args, strategy, report: di
         raise FloatingPointError(f'{name}: non-finite output')
     entry['ran'] = True
   except Exception as e:  # pylint: disable=broad-except
-    entry.update(ran=False, error=_unsupported(e))
+    entry.update(ran=False, error=unsupported(e), unsupported_ops=unsupported_ops(e))
     return
   outer = step.get_concrete_function(*args)
   entry['host_ops_outside'] = sorted(t for t in _op_types(outer) if HOST_OP.search(t))
@@ -102,7 +113,7 @@ def _check(name: str, step, replica_fn, args, replica_args, strategy, report: di
     entry['hlo_bytes'] = len(hlo)
     entry['hlo_ops'] = len(re.findall(r'^\s+\S+ = ', hlo, flags=re.M))
   except Exception as e:  # pylint: disable=broad-except
-    entry.update(hlo_bytes=0, error=_unsupported(e))
+    entry.update(hlo_bytes=0, error=unsupported(e), unsupported_ops=unsupported_ops(e))
   inner = replica_fn.get_concrete_function(*replica_args)
   entry['host_ops'] = sorted(t for t in _op_types(inner) if HOST_OP.search(t))
 
