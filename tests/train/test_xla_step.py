@@ -2,9 +2,10 @@
 (each task's TaskStep, the AccumulatedStep, each task's eval step) compiles WHOLE as one XLA
 computation (`tf.function(jit_compile=True)`: it raises naming the op rather than falling
 back), in float32 and mixed_bfloat16, under the default strategy; and runs under
-MirroredStrategy over two logical CPU devices, where TensorFlow compiles a training step per
-replica only on GPUs/TPUs (polyvit_tf.train.strategy.compiles_replica_steps), so there the
-eval steps compile whole per replica and the training steps their forward/backward pass.
+MirroredStrategy over two logical CPU devices (the accumulated and eval steps), where
+TensorFlow compiles a training step per replica only on GPUs/TPUs
+(polyvit_tf.train.strategy.compiles_replica_steps), so there the eval steps compile whole
+per replica and the training steps their forward/backward pass.
 No op inside a compiled step is host-side (strings, decoding, Python callbacks, iterators).
 Each case runs tests/train/xla_runner.py in its own process."""
 
@@ -24,6 +25,7 @@ from tests.train import xla_runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KINDS = ('task:image_a', 'task:audio_a', 'accumulated', 'eval:image_a', 'eval:audio_a')
+MIRRORED_KINDS = ('accumulated', 'eval:image_a', 'eval:audio_a')
 
 
 def _run(tmp_path, strategy: str) -> dict:
@@ -40,7 +42,7 @@ def _run(tmp_path, strategy: str) -> dict:
   steps = report['precisions']
   assert sorted(steps) == ['bf16', 'fp32']
   for precision, by_name in steps.items():
-    assert sorted(by_name) == sorted(KINDS), precision
+    assert sorted(by_name) == sorted(MIRRORED_KINDS if strategy == 'mirrored' else KINDS)
     failed = {k: (v.get('unsupported_ops'), v['error']) for k, v in by_name.items()
               if not v['ran'] or v.get('error')}
     assert not failed, f'{precision}: could not compile: {json.dumps(failed, indent=1)}'
@@ -71,9 +73,10 @@ def test_every_step_kind_compiles_whole_under_the_default_strategy(tmp_path):
 @pytest.mark.slow
 def test_every_step_kind_runs_compiled_under_mirrored_cpus(tmp_path):
   for precision, by_name in _run(tmp_path, 'mirrored').items():
-    for name in KINDS[:3]:  # forward/backward compiled per replica, all-reduce + update in TF
-      assert by_name[name]['xla_scope'] == 'gradients', (precision, by_name[name])
-    for name in KINDS[3:]:  # compiled whole on each replica's device
+    # Forward/backward compiled per replica, all-reduce + update in TF (the TaskSteps, built
+    # the same way, are left out for time).
+    assert by_name['accumulated']['xla_scope'] == 'gradients', (precision, by_name)
+    for name in MIRRORED_KINDS[1:]:  # compiled whole on each replica's device
       assert by_name[name]['hlo_bytes'] > 20_000, (precision, by_name[name])
 
 

@@ -128,29 +128,31 @@ def main(out: str, strategy: str, precisions: str = 'fp32,bf16') -> None:
 def _report(strategy: str, precision: str) -> dict:
   report: dict = {}
   with tempfile.TemporaryDirectory() as tmp:
-    for schedule in ('alternating', 'accumulated'):
-      trainer = _trainer(strategy, precision, schedule, os.path.join(tmp, schedule))
-      assert trainer.strategy.num_replicas_in_sync == (2 if strategy == 'mirrored' else 1)
-      s = trainer.strategy
-      local = s.num_replicas_in_sync == 1
-      lr = tf.constant(0.01, tf.float32)
-      for kind in trainer.schedule.kinds:
-        iterators = tuple(trainer._iterator(t, 0) for t in kind.tasks)  # pylint: disable=protected-access
-        name = (f'task:{kind.task}' if isinstance(kind, schedules.TaskStep)
-                else 'accumulated')
-        # The HLO of a replica step needs its replica context: one replica only.
-        batches = tuple(next(trainer._iterator(t, 0)) for t in kind.tasks) if local else None  # pylint: disable=protected-access
-        _check(name, trainer.steps.step_fn(kind), trainer.steps.replica_fn(kind),
-               (iterators, lr), (batches, lr) if local else None, s, report,
-               trainer.steps.xla_scope)
-      if schedule == 'alternating':
-        for task in trainer.tasks:
-          batch = next(iter(trainer.evaluator._dataset(task, 'eval')))  # pylint: disable=protected-access
-          # No sync point inside: one replica's part lowers on its own.
-          _check(f'eval:{task}', trainer.evaluator.eval_step(task),
-                 trainer.evaluator.replica_fn(task), (batch,),
-                 (s.experimental_local_results(batch)[0],), s, report, 'step')
-      trainer.close()
+    # One trainer (alternating schedule) builds every kind: its TaskSteps, and the
+    # AccumulatedStep of the same tasks (a step function does not depend on the schedule).
+    trainer = _trainer(strategy, precision, 'alternating', tmp)
+    s = trainer.strategy
+    assert s.num_replicas_in_sync == (2 if strategy == 'mirrored' else 1)
+    local = s.num_replicas_in_sync == 1
+    kinds = [schedules.AccumulatedStep(tuple(trainer.tasks))]
+    if local:  # over CPUs a TaskStep compiles only the forward/backward, as the accumulated
+      kinds += list(trainer.schedule.kinds)
+    lr = tf.constant(0.01, tf.float32)
+    for kind in kinds:
+      iterators = tuple(trainer._iterator(t, 0) for t in kind.tasks)  # pylint: disable=protected-access
+      name = f'task:{kind.task}' if isinstance(kind, schedules.TaskStep) else 'accumulated'
+      # The HLO of a replica step needs its replica context: one replica only.
+      batches = tuple(next(it) for it in iterators) if local else None
+      _check(name, trainer.steps.step_fn(kind), trainer.steps.replica_fn(kind),
+             (iterators, lr), (batches, lr) if local else None, s, report,
+             trainer.steps.xla_scope)
+    for task in trainer.tasks:
+      batch = next(iter(trainer.evaluator._dataset(task, 'eval')))  # pylint: disable=protected-access
+      # No sync point inside: one replica's part lowers on its own.
+      _check(f'eval:{task}', trainer.evaluator.eval_step(task),
+             trainer.evaluator.replica_fn(task), (batch,),
+             (s.experimental_local_results(batch)[0],), s, report, 'step')
+    trainer.close()
   return report
 
 
