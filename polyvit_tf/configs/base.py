@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import ml_collections
 
 from polyvit_tf import modalities as modalities_lib
+from polyvit_tf.configs import pipeline as pipeline_section
 from polyvit_tf.configs import sizes
 
 # The values the config's enumerated fields may take (checked by polyvit_tf.configs.specs;
@@ -270,11 +271,8 @@ def assemble(model: ml_collections.ConfigDict, modalities: ml_collections.Config
   cfg.modalities = ml_collections.ConfigDict(
       {m: modalities[m] for m in modalities_lib.names() if m in used})
   cfg.tasks = ml_collections.ConfigDict(tasks)
-  # The TFX pipeline's blessing: every task's primary metric (mAP for multi-label tasks,
-  # top-1 otherwise) must reach its threshold and may not fall more than the tolerance below
-  # the last blessed model's.
-  cfg.pipeline = ml_collections.ConfigDict(dict(
-      thresholds={task: 0.0 for task in tasks}, regression_tolerance=0.02))
+  # The TFX pipeline's section (blessing, resources, training mode, InfraValidator).
+  cfg.pipeline = pipeline_section.section(tasks)
   for key, value in sections.items():
     if isinstance(value, dict):
       cfg[key].update(value)
