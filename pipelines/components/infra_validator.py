@@ -31,7 +31,9 @@ tensor signatures take float tensors (the builder refuses them), image / audio `
 take file bytes (the builder would accept the shape and every request would fail to decode
 a tf.Example as JPEG / WAV), video `<task>_raw` takes (None, None) (refused). With `<task>_examples`
 signatures (issue 17 item 2) the requests become possible, but one RequestSpec reads one split,
-and each task's examples live in its own `<task>_eval` split; see docs/pipeline.md.
+and each task's examples live in its own `<task>_eval` split. Warm-up requests per task run
+anyway: TF Serving replays the model's assets.extra/tf_serving_warmup_requests (one request
+per signature) while loading it, and a failed warm-up fails the load; see docs/pipeline.md.
 
 The pod's service account needs create / get / delete on pods and get on pods/log in its
 namespace (the default `pipeline-runner` of a KFP install has them).
