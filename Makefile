@@ -14,13 +14,15 @@ install:
 demo: install
 	@bash scripts/demo.sh
 
-# The whole suite (CI runs exactly this, via .ci/run).
+# The whole suite (CI runs exactly this, via .ci/run), on TEST_WORKERS processes (pytest-xdist;
+# --dist loadfile keeps each file's module fixtures, e.g. one pipeline run, in one worker).
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 # Fast subset: skips the integration tests marked `slow`.
 test-fast: install
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" tests
 
 # Every benchmark of docs/performance.md (about 1.5 h on 2 cores; run it on an idle machine).
 bench:
