@@ -7,6 +7,12 @@
 #                builds polyvit-tf-base:bookworm with debootstrap; no registry needed)
 #   EXTRAS       optional extras of setup.cfg to install besides the runtime ("" = none)
 #   PIP_EXCLUDE  regex of constraints.txt pins that stay out (test-only packages)
+#   ACCELERATOR  cpu (default) | gpu | tpu: what scripts/install_accelerator.sh adds to the
+#                stack (docs/training.md "Images"): gpu = TensorFlow's own CUDA wheels
+#                (tensorflow[and-cuda]); tpu = tensorflow-tpu in place of tensorflow, plus
+#   LIBTPU       the libtpu requirement TF's TPU wheel pins (default libtpu==2.16.0rc0;
+#                "" = none: the TPU VM's libtpu.so is given at run time, TPU_LIBRARY_PATH)
+#   LIBTPU_FIND_LINKS  a pip --find-links index that serves LIBTPU (PyPI does not)
 # Build secret `pip_ca` (optional): a CA bundle for pip to reach the package index
 # (`--secret id=pip_ca,src=<bundle>`); it is mounted for the pip steps only and never
 # written into a layer.
@@ -40,6 +46,17 @@ RUN --mount=type=secret,id=pip_ca,required=false \
  && /opt/venv/bin/pip uninstall -y polyvit_tf \
  && /opt/venv/bin/pip check
 
+# The accelerator's runtime, after the stack: every variant shares the layer above (the ARGs
+# are declared here, so changing them misses the cache from here on only).
+ARG ACCELERATOR=cpu
+ARG LIBTPU="libtpu==2.16.0rc0"
+ARG LIBTPU_FIND_LINKS=""
+COPY scripts/install_accelerator.sh /tmp/
+RUN --mount=type=secret,id=pip_ca,required=false \
+    if [ -s /run/secrets/pip_ca ]; then export PIP_CERT=/run/secrets/pip_ca; fi \
+ && ACCELERATOR="$ACCELERATOR" LIBTPU="$LIBTPU" LIBTPU_FIND_LINKS="$LIBTPU_FIND_LINKS" \
+    bash /tmp/install_accelerator.sh /opt/venv /tmp/constraints-runtime.txt
+
 # ---- package: this repository as a wheel (a code change rebuilds only this and below) -----
 FROM builder AS package
 COPY README.md ./
@@ -60,11 +77,14 @@ ENV PATH=/opt/venv/bin:$PATH \
 RUN useradd --create-home --uid 1000 --user-group --shell /bin/bash polyvit
 COPY --from=builder /opt/venv /opt/venv
 RUN --mount=type=bind,from=package,source=/wheels,target=/wheels \
+    --mount=type=bind,from=builder,source=/tmp/install_accelerator.sh,target=/tmp/install_accelerator.sh \
     /opt/venv/bin/pip install --no-deps --no-index --no-cache-dir /wheels/*.whl \
- && /opt/venv/bin/pip check
+ && bash /tmp/install_accelerator.sh --check /opt/venv
 USER 1000:1000
 WORKDIR /home/polyvit
 RUN python -c "import polyvit_tf.train, pipelines.pipeline, pipelines.kfp_entrypoint, serving.client"
+ARG ACCELERATOR=cpu
+LABEL org.polyvit.accelerator=${ACCELERATOR}
 # Each component's command comes from the compiled spec
 # (python -m pipelines.kfp_entrypoint --executor_class_path ... ; see docs/pipeline.md).
 CMD ["python"]

@@ -11,7 +11,7 @@ number of values) and number of tokens, so the same matmul FLOPs; throughput rat
 peer step time / our step time, from interleaved steps (ours, peer, ours, ...) in one
 process. Without XLA both sides run as TF graphs (peer `jit_compile=False`, ours
 `train.use_xla=False`); with XLA the peer compiles its whole train step
-(`jit_compile=True`) and ours its forward/backward pass.
+(`jit_compile=True`) and so does ours (`train.use_xla`: the whole replica step).
 
 ViTBackbone takes square images only, so each modality is laid out as a square image with
 the same patches: audio 800x128 (50x8 patches) <-> 320x320x3 (20x20); video tubelets

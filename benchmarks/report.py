@@ -163,6 +163,21 @@ def profile(data: dict) -> str:
       f'GFLOP/s while in each matmul kind (its FLOPs / its op time): {rates}.'])
 
 
+def eval_memory(data: dict) -> str:
+  rows = [[r['max_clips_per_pass'] or 'one pass', _f(r['peak_rss_mib'], '.0f'),
+           _f(r['rss_before_step_mib'], '.0f'), _f(r['step_peak_mib'], '.0f'),
+           f'**{r["peak_ratio"]:.3f}**', _f(r['step_seconds'], '.1f'), _f(r['time_ratio'], '.3f'),
+           f'{r["max_abs_logit_diff"]:.1e}', f'{r["max_abs_prob_diff"]:.1e}']
+          for r in data['rows']]
+  return '\n'.join([
+      f'{data["size"]}, batch {data["batch"]} x {data["views"]} views '
+      f'({data["rows"][0]["tokens_per_clip"]} tokens per clip), random weights, one child '
+      'process per row.', '',
+      _table(['clips per pass', 'peak RSS MiB', 'RSS before step MiB', 'step peak MiB',
+              'peak / one pass', 'step s', 'time / one pass', 'max abs d logit',
+              'max abs d prob'], rows)])
+
+
 SECTIONS = [('train_step', '', 'Training step', train_step),
             ('train_step_batch8', '', 'Training step at batch 8 (fp32)', train_step),
             ('peer', '', 'Peer (KerasHub ViTBackbone), XLA off', peer),
@@ -173,7 +188,8 @@ SECTIONS = [('train_step', '', 'Training step', train_step),
             ('serving', '', 'Serving', serving),
             ('token_dense', '', 'TokenDense before/after', token_dense),
             ('profile_S_audio', '', 'Profile of the S/audio step (fp32)', profile),
-            ('profile_B_image', '', 'Profile of the B/image step (fp32)', profile)]
+            ('profile_B_image', '', 'Profile of the B/image step (fp32)', profile),
+            ('eval_memory', '', 'Peak memory of the multi-view eval step', eval_memory)]
 
 
 def main(argv: Sequence[str]) -> None:

@@ -2,7 +2,7 @@
 # Runs every benchmark of docs/performance.md in sequence on this machine and writes the JSON
 # results to benchmarks/results/ (logs to benchmarks/results/logs/, not in git), then prints
 # the tables (python -m benchmarks.report) and the plots (python -m benchmarks.plots).
-# Full run: about 1.5 h on 2 cores. Run it on an
+# Full run: about 2 h on 2 cores. Run it on an
 # otherwise idle machine; every figure is still a ratio measured within one process or run.
 #
 #   bash benchmarks/run_all.sh            # all, in the order below
@@ -25,10 +25,12 @@ declare -A CMD=(
   [profile_B_image]="-m benchmarks.profile_step --size=B --modality=image --out=$OUT"
   [token_dense]="-m benchmarks.token_dense --out=$OUT"
   [audio_front_end]="-m benchmarks.audio_front_end --out=$OUT"
+  [eval_memory]="-m benchmarks.eval_memory --out=$OUT"
+  [eval_memory_batch2]="-m benchmarks.eval_memory --batch=2 --tag=batch2 --out=$OUT"
 )
 ORDER=(export_speed serving_load cotraining_overhead input_pipeline train_step
        train_step_batch8 peer peer_xla profile_S_audio profile_B_image token_dense
-       audio_front_end)
+       audio_front_end eval_memory eval_memory_batch2)
 [ $# -gt 0 ] && ORDER=("$@")
 status=0
 for name in "${ORDER[@]}"; do

@@ -33,14 +33,16 @@ def modalities(quick: bool) -> ml_collections.ConfigDict:
 
 
 def one_task_config(size: str, modality: str, batch: int, *, quick: bool, xla: bool,
-                    bf16: bool, modality_configs: ml_collections.ConfigDict | None = None
-                    ) -> ml_collections.ConfigDict:
+                    bf16: bool, modality_configs: ml_collections.ConfigDict | None = None,
+                    num_layers: int = 0) -> ml_collections.ConfigDict:
   """A single-task config (the task is named after its modality): `size` encoder,
-  `modality` at paper (or quick) token counts, or as `modality_configs` gives it."""
+  `modality` at paper (or quick) token counts, or as `modality_configs` gives it;
+  `num_layers` > 0 replaces the size's encoder depth."""
   task = base.task_config(modality, NUM_CLASSES[modality], train_steps=1000,
                           warmup_steps=10, learning_rate=0.03, batch_size=batch)
   mods = modality_configs if modality_configs is not None else modalities(quick)
-  return base.assemble(base.model_config(size), mods, {modality: task},
+  model = base.model_config(size, **({'num_layers': num_layers} if num_layers else {}))
+  return base.assemble(model, mods, {modality: task},
                        name=f'bench_{size}_{modality}',
                        train=dict(use_xla=xla, mixed_precision=bf16))
 
@@ -58,9 +60,11 @@ def constant_batch(config: ml_collections.ConfigDict, task: str, seed: int = 0) 
 
 class StepRunner:
   """The trainer's step function of `task` on a constant batch, built as the trainer builds
-  it (model under the strategy scope, one optimizer over every variable)."""
+  it (model under the strategy scope, one optimizer over every variable). `xla_scope`
+  (with `train.use_xla`): 'step' compiles the whole replica step, 'gradients' the
+  forward/backward pass only (polyvit_tf.train.steps)."""
 
-  def __init__(self, config: ml_collections.ConfigDict, task: str):
+  def __init__(self, config: ml_collections.ConfigDict, task: str, xla_scope: str = 'step'):
     self.config, self.task = config, task
     self.strategy = tf.distribute.get_strategy()
     self.model = polyvit.build(config, seed=int(config.seed),
@@ -69,7 +73,8 @@ class StepRunner:
     self.step_var = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.position = tf.Variable(0, dtype=tf.int64, trainable=False)
     self.factory = StepFactory(self.model, self.optimizer, self.strategy, config,
-                               step=self.step_var, data_positions={task: self.position})
+                               step=self.step_var, data_positions={task: self.position},
+                               xla_scope=xla_scope)
     batch = constant_batch(config, task)
     self.iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
     self.fn = self.factory.step_fn(schedules.TaskStep(task))

@@ -13,6 +13,14 @@ schema 2.1.0 (parameters in `parameterValues`, which the open-source driver fill
 resolver executor, run every component as `python -m pipelines.kfp_entrypoint` in --image
 (built from the repository's Dockerfile) and never take PolyViTEvaluator from the cache. The
 written spec is checked against the open-source backend's rules (pipelines/kfp_spec.py).
+
+Per-node resources come from the config (`--config.pipeline.resources.Trainer.cpu=8
+--config.pipeline.resources.Trainer.memory=32G
+--config.pipeline.resources.Trainer.accelerator_type=NVIDIA_TESLA_T4
+--config.pipeline.resources.Trainer.accelerator_count=1`; pipelines/resources.py), the
+Trainer's place from `--config.pipeline.training=in_pod|vertex` (pipelines/training_modes.py),
+and the kfp target includes InfraValidator before Pusher (pipelines/components/infra_validator.py;
+`--config.pipeline.infra_validator.enabled=false` leaves it out).
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ from pipelines import kfp_entrypoint
 from pipelines import kfp_spec
 from pipelines import layout
 from pipelines import pipeline as pipeline_lib
+from pipelines import resources as resources_lib
+from pipelines import training_modes
+from pipelines.components import infra_validator
 
 TARGETS = ('kfp', 'vertex')
 ENTRYPOINT = ('python', '-m', 'pipelines.kfp_entrypoint')
@@ -68,16 +79,25 @@ def check_locations(target: str, pipeline_root: str, serving_dir: str) -> list[s
   return warnings
 
 
-def compile_spec(config, image: str, pipeline_root: str, serving_dir: str,
-                 target: str = 'kfp') -> dict:
-  """The PipelineSpec (kfp) or PipelineJob (vertex) of `config`'s pipeline, as a dict."""
+def compile_documents(config, image: str, pipeline_root: str, serving_dir: str,
+                      target: str = 'kfp') -> tuple[dict, dict | None]:
+  """The PipelineSpec (kfp) or PipelineJob (vertex) of `config`'s pipeline, and for kfp the
+  Kubernetes PlatformSpec of its node selectors (None when no node has one)."""
   for warning in check_locations(target, pipeline_root, serving_dir):
     logging.warning('compile_kubeflow: %s', warning)
   if not image:
     raise SpecError('--image is required')
-  pipeline = pipeline_lib.create_pipeline(
-      config, pipeline_name=layout.PIPELINE_NAME, pipeline_root=pipeline_root,
-      serving_dir=serving_dir)
+  try:
+    if training_modes.mode(config) == 'vertex' and not pipeline_root.startswith('gs://'):
+      raise SpecError(f"--pipeline_root={pipeline_root}: training='vertex' needs a gs:// "
+                      'root (the CustomJob reads the examples and writes the model there)')
+    pipeline = pipeline_lib.create_pipeline(
+        config, pipeline_name=layout.PIPELINE_NAME, pipeline_root=pipeline_root,
+        serving_dir=serving_dir, target=target, image=image)
+    requests = resources_lib.requests(config, [c.id for c in pipeline.components], target)
+  except (resources_lib.ResourceError, training_modes.TrainingModeError,
+          infra_validator.InfraValidatorError) as e:
+    raise SpecError(str(e)) from e
   runner = tfx.orchestration.experimental.KubeflowV2DagRunner(
       config=tfx.orchestration.experimental.KubeflowV2DagRunnerConfig(
           default_image=image, default_commands=list(ENTRYPOINT),
@@ -92,23 +112,34 @@ def compile_spec(config, image: str, pipeline_root: str, serving_dir: str,
                     + '\n  '.join(problems))
   if target == 'kfp':
     spec['defaultPipelineRoot'] = pipeline_root
-    return spec
-  return job
+    return spec, resources_lib.platform_spec(spec, requests, target)
+  return job, None
+
+
+def compile_spec(config, image: str, pipeline_root: str, serving_dir: str,
+                 target: str = 'kfp') -> dict:
+  """The PipelineSpec (kfp) or PipelineJob (vertex) of `config`'s pipeline, as a dict."""
+  return compile_documents(config, image, pipeline_root, serving_dir, target)[0]
 
 
 def compile_pipeline(config, image: str, out: str, pipeline_root: str, serving_dir: str,
                      target: str = 'kfp') -> str:
-  """Writes the spec of `config`'s pipeline for `target` to `out`; returns `out`."""
+  """Writes the spec of `config`'s pipeline for `target` to `out`; returns `out`. For kfp a
+  second YAML document holds the Kubernetes platform spec when a node has a node selector
+  (kfp.Client reads both)."""
   if target in _SUFFIXES and not out.endswith(_SUFFIXES[target]):
     raise SpecError(f'--out={out}: target {target} writes a {" / ".join(_SUFFIXES[target])} '
                     'file' + (' (kfp.Client reads YAML only)' if target == 'kfp' else ''))
-  spec = compile_spec(config, image, pipeline_root, serving_dir, target)
+  spec, platform = compile_documents(config, image, pipeline_root, serving_dir, target)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   with open(out, 'w') as f:
     if target == 'kfp':
       f.write(f'# PIPELINE DEFINITION\n# Name: {layout.PIPELINE_NAME}\n'
               f'# polyvit_tf, compiled by pipelines.compile_kubeflow (target kfp)\n')
       yaml.safe_dump(spec, f, sort_keys=True)
+      if platform is not None:
+        f.write('---\n')
+        yaml.safe_dump(platform, f, sort_keys=True)
     else:
       json.dump(spec, f, sort_keys=True, indent=1)
   return out

@@ -37,10 +37,12 @@ def all_splits(config: ml_collections.ConfigDict) -> list[str]:
           for p in task_purposes(config, t)]
 
 
-def _serialize(modality: str, ex: dict) -> bytes:
-  """A canonical example (features.canonical_structure) as our tf.Example bytes."""
+def _serialize(modality: str, ex: dict, fallback_id: str) -> bytes:
+  """A canonical example (features.canonical_structure) as our tf.Example bytes; one without
+  an id of its own keeps the source's name for it (a TFDS set's `<name>/<split>#<i>`)."""
   payload = {k: v.numpy() for k, v in ex.items() if k not in ('id', 'labels')}
-  example = features.example(ex['id'].numpy().decode(), ex['labels'].numpy().tolist(),
+  example = features.example(ex['id'].numpy().decode() or fallback_id,
+                             ex['labels'].numpy().tolist(),
                              modalities.get(modality).payload_features(payload))
   return example.SerializeToString()
 
@@ -67,8 +69,9 @@ def write_splits(config: ml_collections.ConfigDict, uri: str,
           options='GZIP') for i in range(num_shards)]
       n = 0
       copy_raw = isinstance(source, sources.TFRecordSource)
-      for _, raw in source.epoch_records(split):
-        payload = raw.numpy() if copy_raw else _serialize(source.modality, source.parse(raw))
+      for fallback_id, raw in source.epoch_records(split):
+        payload = raw.numpy() if copy_raw else _serialize(
+            source.modality, source.parse(raw), fallback_id.numpy().decode())
         writers[n % num_shards].write(payload)
         n += 1
       for w in writers:

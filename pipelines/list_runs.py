@@ -29,6 +29,7 @@ class RunSummary:
   new_model: bool | None  # False: the candidate is the served model (not pushed again)
   pushed_to: str | None
   tflite: list[str]
+  version: int | None = None  # the candidate's version (pipelines/versioning.py)
 
 
 def _props(artifact: metadata_store_pb2.Artifact) -> dict:
@@ -68,7 +69,7 @@ def summarize(store: metadata_store.MetadataStore) -> list[RunSummary]:
                               metadata_store_pb2.Event.DECLARED_OUTPUT)}
     artifacts = store.get_artifacts_by_id(list(out_ids)) if out_ids else []
     metrics: dict[str, dict[str, float]] = {}
-    blessed, new_model, pushed_to, tflite = None, None, None, []
+    blessed, new_model, pushed_to, tflite, version = None, None, None, [], None
     for a in artifacts:
       kind, props = types.get(a.type_id), _props(a)
       if kind == 'ModelEvaluation':
@@ -79,13 +80,14 @@ def summarize(store: metadata_store.MetadataStore) -> list[RunSummary]:
       elif kind == 'ModelBlessing':
         blessed = props.get('blessed') == 1
         new_model = props.get('new_model', 1) == 1
+        version = props.get('version')
       elif kind == 'PushedModel' and props.get('pushed') == 1:
         pushed_to = props.get('pushed_destination')
       elif kind == 'Model' and props.get('format') == 'tflite':
         tflite.append(props.get('path') or a.uri)
     started = datetime.datetime.fromtimestamp(context.create_time_since_epoch / 1000)
     runs.append(RunSummary(context.name, started.isoformat(timespec='seconds'), states,
-                           metrics, blessed, new_model, pushed_to, tflite))
+                           metrics, blessed, new_model, pushed_to, tflite, version))
   return runs
 
 
@@ -100,9 +102,10 @@ def format_runs(runs: list[RunSummary]) -> str:
       lines.append(f'  {task:<24}' + '  '.join(f'{k}={v:.4f}' for k, v in sorted(m.items())
                                                 if isinstance(v, float)))
     if r.pushed_to:
-      lines.append(f'  pushed to {r.pushed_to}')
+      lines.append(f'  pushed to {r.pushed_to} (version {r.version})')
     elif r.blessed and r.new_model is False:
-      lines.append('  the model is the one being served (Trainer cached): not pushed again')
+      lines.append(f'  the model is the one being served (version {r.version}, Trainer '
+                   'cached): not pushed again')
     for path in r.tflite:
       lines.append(f'  tflite {path}')
   return '\n'.join(lines) if lines else 'no runs recorded'

@@ -5,12 +5,21 @@
   schema_<task>              the task's curated schema (label domain, required features)
   validator_<task>           ExampleValidator on the task's splits only
   gate_<task>                fails the run (before training) when the task has anomalies
-  Trainer                    GenericExecutor run_fn: co-training + SavedModel export
+  Trainer                    GenericExecutor run_fn: co-training + SavedModel export, in its
+                             pod or as a Vertex AI CustomJob (pipelines/training_modes.py)
   PolyViTEvaluator           per-task metrics (multi-crop); bounds (threshold or trivial
                              baseline) and no regression against the model served from the
                              serving dir, which it finds itself (pipelines/served_model.py)
-  Pusher                     pushes a blessed, new model to <serving dir>/<version>/
-  TFLiteExport               (same condition) the model as one multi-signature .tflite
+  InfraValidator             target kfp only (same condition as Pusher): TF Serving on the
+                             cluster loads the model (pipelines/components/infra_validator.py)
+  Pusher                     pushes a blessed, new (and infra-blessed) model to
+                             <serving dir>/<version>/, the version the evaluator picked
+                             (pipelines/versioning.py)
+  TFLiteExport               (same condition) the model as one multi-signature .tflite,
+                             its manifest naming that version
+
+With a Kubeflow `target`, each node's pod requests `pipeline.resources.<node id>`
+(pipelines/resources.py).
 
 No `union()` channels and no resolver node, so it compiles for open-source Kubeflow Pipelines
 v2 (which has no resolver executor) and Vertex AI as well as running locally. The evaluator
@@ -28,9 +37,14 @@ from tfx.dsl.compiler import compiler
 from tfx.proto.orchestration import pipeline_pb2
 
 from pipelines import examples as examples_lib
+from pipelines import layout
+from pipelines import resources as resources_lib
+from pipelines import training_modes
+from pipelines import versioning
 from pipelines.components import evaluator as evaluator_lib
 from pipelines.components import example_gen as example_gen_lib
 from pipelines.components import gate as gate_lib
+from pipelines.components import infra_validator as infra_validator_lib
 from pipelines.components import schema as schema_lib
 from pipelines.components import tflite as tflite_lib
 from pipelines.trainer_module import CONFIG_KEY
@@ -42,9 +56,16 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
                     pipeline_root: str, serving_dir: str,
                     metadata_connection_config=None, enable_cache: bool = True,
                     beam_pipeline_args: list[str] | None = None,
-                    tflite_quantization: str = 'float32') -> tfx.dsl.Pipeline:
-  """The pipeline of `config` (validated first: a bad config fails before anything runs)."""
+                    tflite_quantization: str = 'float32', target: str | None = None,
+                    image: str = '') -> tfx.dsl.Pipeline:
+  """The pipeline of `config` (validated first: a bad config fails before anything runs).
+
+  `target` is the Kubeflow target ('kfp', 'vertex') being compiled for, None for a local
+  run: only then do nodes request resources; InfraValidator is part of the 'kfp' pipeline.
+  `image` is the pipeline image (the default of a Vertex AI training job's replicas).
+  """
   train_loop.validate_config(config)
+  training_modes.mode(config)
   config_json = config.to_json()
   # The Trainer sees the config without the `pipeline` section, so changing a blessing
   # threshold re-runs the Evaluator only (the trained model comes from the cache).
@@ -75,7 +96,8 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
     gates.append(gate)
     components += [schema, validator, gate]
 
-  trainer = tfx.components.Trainer(
+  trainer = training_modes.trainer(
+      config, image=image, target=target,
       examples=examples, run_fn='pipelines.trainer_module.run_fn',
       train_args=tfx.proto.TrainArgs(
           splits=[examples_lib.artifact_split(t, 'train') for t in tasks]),
@@ -89,16 +111,30 @@ def create_pipeline(config: ml_collections.ConfigDict, *, pipeline_name: str,
       serving_dir=serving_dir)
   # Push and convert only a blessed model that is not the served model itself: a re-run whose
   # Trainer came from the cache re-evaluates it, but does not push it again.
+  # On open-source Kubeflow, TF Serving must also load it first (InfraValidator on the
+  # cluster's Kubernetes; Pusher's executor pushes only an infra-blessed model). A local run
+  # has no TF Serving binary nor Kubernetes, and Vertex AI Pipelines no Kubernetes API.
+  infra = None
   with tfx.dsl.Cond(_blessing_property(evaluator, 'blessed') == 1):
     with tfx.dsl.Cond(_blessing_property(evaluator, 'new_model') == 1):
-      pusher = tfx.components.Pusher(
+      if target == 'kfp' and config.pipeline.infra_validator.enabled:
+        infra = infra_validator_lib.create(trainer.outputs['model'],
+                                           config.pipeline.infra_validator,
+                                           model_name=layout.PIPELINE_NAME)
+      pusher = versioning.Pusher(
           model=trainer.outputs['model'], model_blessing=evaluator.outputs['blessing'],
+          infra_blessing=infra.outputs['blessing'] if infra else None,
           push_destination=tfx.proto.PushDestination(
               filesystem=tfx.proto.PushDestination.Filesystem(base_directory=serving_dir)))
       tflite = tflite_lib.TFLiteExport(model=trainer.outputs['model'],
                                        blessing=evaluator.outputs['blessing'],
                                        quantization=tflite_quantization)
-  components += [trainer, evaluator, pusher, tflite]
+  components += [trainer, evaluator] + ([infra] if infra else []) + [pusher, tflite]
+
+  if target is not None:
+    requests = resources_lib.requests(config, [c.id for c in components], target)
+    training_modes.check_trainer_request(config, requests.get('Trainer'))
+    resources_lib.apply(components, requests, target)
 
   return tfx.dsl.Pipeline(
       pipeline_name=pipeline_name, pipeline_root=pipeline_root, components=components,

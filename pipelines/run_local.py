@@ -25,19 +25,19 @@ from tfx import v1 as tfx
 from pipelines import layout
 from pipelines import list_runs
 from pipelines import pipeline as pipeline_lib
+from polyvit_tf import quiet
 
 
 _PROGRESS = re.compile(r'Component \S+ is (running|finished)|^step \d+/\d+|final eval')
-# Warnings TFX/Beam print on every run that say nothing about this run.
-_NOISE = re.compile(r'ArtifactQuery.property_predicate is not supported|python-snappy')
 
 
 class _ConsoleFilter(std_logging.Filter):
-  """Passes warnings, TFX component progress and polyvit_tf's own progress lines."""
+  """Passes warnings (but the known noise of every run, polyvit_tf/quiet.py), TFX component
+  progress and polyvit_tf's own progress lines."""
 
   def filter(self, record: std_logging.LogRecord) -> bool:
     if record.levelno >= std_logging.WARNING:
-      return not _NOISE.search(record.getMessage())
+      return quiet.KnownNoise().filter(record)
     return bool(_PROGRESS.search(record.getMessage()))
 
 
@@ -87,7 +87,8 @@ def _define_flags() -> None:
                       'the first task).')
   flags.DEFINE_string('tflite_quantization', 'float32', 'TFLite variant.')
   flags.DEFINE_bool('quiet', True, 'Console shows component progress, training '
-                    'progress and warnings only; the full log goes to <root>/pipeline.log.')
+                    'progress and warnings only; the full log goes to <root>/pipeline.log '
+                    '(--verbose: everything on the console).')
 
 
 def main(argv):
@@ -95,7 +96,7 @@ def main(argv):
   if flags.FLAGS.config is None:
     raise app.UsageError('--config is required.')
   config, root = flags.FLAGS.config, os.path.abspath(flags.FLAGS.root)
-  if flags.FLAGS.quiet:
+  if flags.FLAGS.quiet and not quiet.verbose():
     _quiet_console(os.path.join(root, 'pipeline.log'))
   start = time.time()
   summary = run(config, root, flags.FLAGS.enable_cache, flags.FLAGS.tflite_quantization)

@@ -1,15 +1,18 @@
 """The blessing's baseline: the model the serving directory serves now, found from the directory.
 
-Pusher pushes a blessed model to `<serving_dir>/<version>/` (version = a Unix timestamp;
-saved_model.pb is copied last, so a version without it is an unfinished push), and TF
+Pusher pushes a blessed model to `<serving_dir>/<version>/` (the version the evaluator picked,
+pipelines/versioning.py; saved_model.pb is copied last, so a version without it is an
+unfinished push), and TF
 Serving's default version policy serves the highest complete version. The evaluator compares
 the candidate with exactly that model. It needs nothing but the serving directory: no
 resolver node and no ML Metadata query, so it behaves the same under LocalDagRunner, the KFP v2
 container entrypoint on open-source Kubeflow Pipelines and Vertex AI.
 
-A model is identified by a fingerprint of its SavedModel files (relative paths and contents).
-Pusher copies the files byte for byte, so the served copy of a model has the candidate's
-fingerprint: "is the candidate already served?" needs no id, which differs between
+A model is identified by a fingerprint of its SavedModel files (relative paths and contents),
+polyvit_export.json counted without its `version`: Pusher copies the files byte for byte but
+writes the pushed version into that file, so the served copy of a model has the candidate's
+fingerprint, under any version: "is the candidate already served?" needs no id, which differs
+between
 orchestrators (TFX's KFP entrypoint hands custom components a hash of KFP's artifact name as
 the artifact's id).
 """
@@ -23,8 +26,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
-# TF Serving's versions are int64; a longer name cannot be one.
-_MAX_VERSION_DIGITS = 18
+from polyvit_tf import versions
+
 _CHUNK = 1 << 22
 
 
@@ -36,7 +39,8 @@ class ServedModel:
 
 
 def fingerprint(saved_model_dir: str) -> str:
-  """sha256 over the SavedModel's files: relative path, size and contents, in sorted order."""
+  """sha256 over the SavedModel's files: relative path, size and contents, in sorted order;
+  polyvit_export.json without its version (versions.unversioned)."""
   digest = hashlib.sha256()
   files = []
   for directory, _, names in tf.io.gfile.walk(saved_model_dir):
@@ -45,6 +49,11 @@ def fingerprint(saved_model_dir: str) -> str:
     raise FileNotFoundError(f'{saved_model_dir}: no files to fingerprint')
   for path in sorted(files):
     rel = os.path.relpath(path, saved_model_dir)
+    if rel == versions.METADATA_PATH:
+      with tf.io.gfile.GFile(path, 'rb') as f:
+        data = versions.unversioned(f.read())
+      digest.update(rel.encode() + b'\0' + str(len(data)).encode() + b'\0' + data)
+      continue
     digest.update(rel.encode() + b'\0' + str(tf.io.gfile.stat(path).length).encode() + b'\0')
     with tf.io.gfile.GFile(path, 'rb') as f:
       while chunk := f.read(_CHUNK):
@@ -54,15 +63,8 @@ def fingerprint(saved_model_dir: str) -> str:
 
 def latest(serving_dir: str) -> ServedModel | None:
   """The highest complete version under `serving_dir` (None when nothing is served yet)."""
-  if not serving_dir or not tf.io.gfile.isdir(serving_dir):
-    return None
-  versions = []
-  for name in tf.io.gfile.listdir(serving_dir):
-    name = name.rstrip('/')
-    if name.isdigit() and len(name) <= _MAX_VERSION_DIGITS:
-      versions.append((int(name), name))
-  for version, name in sorted(versions, reverse=True):
-    path = os.path.join(serving_dir, name)
+  for version in versions.existing(serving_dir):
+    path = os.path.join(serving_dir, str(version))
     if tf.io.gfile.exists(os.path.join(path, 'saved_model.pb')):
       return ServedModel(version, path, fingerprint(path))
     logging.warning('served_model: %s has no saved_model.pb (an unfinished push); skipped', path)

@@ -5,6 +5,8 @@
 # `cert`, passed as a BuildKit secret (never written into a layer), and the result is checked
 # (scripts/check_image.py: non-root user, the three packages import, no copy of the bundle).
 #   IMAGE       tag to build (default polyvit-tf:dev)
+#   ACCELERATOR cpu (default) | gpu | tpu: the Dockerfile's variant (scripts/install_accelerator.sh)
+#   LIBTPU, LIBTPU_FIND_LINKS  tpu only: the libtpu requirement and the index serving it
 #   BASE_IMAGE  base image (default polyvit-tf-base:bookworm)
 #   PIP_CA      CA bundle for pip (default: pip's `cert` setting; none: pip's own)
 #   DOCKER      docker client (default docker)
@@ -48,11 +50,16 @@ if [[ -n "$PIP_CA" ]]; then
   echo "image: pip CA bundle $PIP_CA (build secret)"
 fi
 
+ACCELERATOR="${ACCELERATOR:-cpu}"
+build_args=(--build-arg "BASE_IMAGE=$BASE_IMAGE" --build-arg "ACCELERATOR=$ACCELERATOR")
+[[ -z "${LIBTPU+set}" ]] || build_args+=(--build-arg "LIBTPU=$LIBTPU")
+[[ -z "${LIBTPU_FIND_LINKS:-}" ]] || build_args+=(--build-arg "LIBTPU_FIND_LINKS=$LIBTPU_FIND_LINKS")
+
 start=$(date +%s)
-log=/tmp/polyvit-image-build.log
-echo "image: building $IMAGE (log: $log)"
+log=/tmp/polyvit-image-build-$ACCELERATOR.log
+echo "image: building $IMAGE, accelerator $ACCELERATOR (log: $log)"
 set +e
-"${build_cmd[@]}" --progress=plain "${secret[@]}" --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+"${build_cmd[@]}" --progress=plain "${secret[@]}" "${build_args[@]}" \
   -t "$IMAGE" . >"$log" 2>&1
 status=$?
 set -e
@@ -71,6 +78,7 @@ if [[ -s "$stamp" ]]; then
   exit 0
 fi
 mkdir -p "$(dirname "$stamp")"
-"$PYTHON" scripts/check_image.py --image="$IMAGE" --docker="$DOCKER" ${PIP_CA:+--ca_bundle="$PIP_CA"} \
+"$PYTHON" scripts/check_image.py --image="$IMAGE" --docker="$DOCKER" --accelerator="$ACCELERATOR" \
+  ${PIP_CA:+--ca_bundle="$PIP_CA"} \
   | tee "$stamp.tmp"
 tail -1 "$stamp.tmp" > "$stamp" && rm -f "$stamp.tmp"

@@ -1,6 +1,11 @@
 r"""Checks a built pipeline image: non-root, imports, no compiler, and no copy of the CA bundle.
 
   python scripts/check_image.py --image=polyvit-tf:dev [--ca_bundle=/etc/ssl/certs/ca-certificates.crt]
+      [--accelerator=cpu|gpu|tpu]
+
+With --accelerator=gpu|tpu, scripts/accelerator_probe.py runs in the image: for gpu every CUDA
+library TensorFlow loads must be there and load, and the CUDA runtime's and cuDNN's versions
+must be the ones TensorFlow was built against; for tpu TensorFlow must be tensorflow-tpu.
 
 The CA bundle is a build secret: it must appear in no layer of the image. Every layer of
 `docker save` is scanned (a file deleted in a later layer still ships in an earlier one) for
@@ -14,6 +19,7 @@ import argparse
 import glob
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -63,11 +69,35 @@ def scan_layers(image: str, docker: str, bundle: bytes, local_cas: list[bytes]) 
   return found
 
 
+def accelerator_failures(accelerator: str, probe: dict) -> list[str]:
+  """What is wrong with the accelerator runtime `probe` (accelerator_probe.py's JSON) found."""
+  failures = []
+  if probe.get('accelerator') != accelerator:
+    failures.append(f'the image says accelerator {probe.get("accelerator")!r}, not {accelerator!r}')
+  if accelerator == 'gpu':
+    cuda = probe.get('cuda')
+    if not cuda:
+      return failures + ['no CUDA wheels (site-packages/nvidia) in the image']
+    if cuda['missing'] or cuda['failed']:
+      failures.append(f'CUDA libraries missing {cuda["missing"]}, not loading {cuda["failed"]}')
+    built = str(probe['build'].get('cuda_version', ''))
+    runtime = cuda.get('cuda_runtime_version', 0)
+    if f'{runtime // 1000}.{runtime % 1000 // 10}' != built:
+      failures.append(f'CUDA runtime {runtime}, TensorFlow built for CUDA {built}')
+    cudnn = str(probe['build'].get('cudnn_version', ''))
+    if str(cuda.get('cudnn_version', 0) // 1000) != cudnn.split('.')[0]:
+      failures.append(f'cuDNN {cuda.get("cudnn_version")}, TensorFlow built for cuDNN {cudnn}')
+  if accelerator == 'tpu' and 'tensorflow_tpu' not in probe.get('distribution', []):
+    failures.append(f'TensorFlow is {probe.get("distribution")}, not tensorflow-tpu')
+  return failures
+
+
 def main() -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--image', required=True)
   parser.add_argument('--docker', default='docker')
   parser.add_argument('--ca_bundle', default='')
+  parser.add_argument('--accelerator', default='cpu', choices=('cpu', 'gpu', 'tpu'))
   args = parser.parse_args()
   failures = []
 
@@ -79,6 +109,14 @@ def main() -> int:
                     'import polyvit_tf, pipelines, serving, pipelines.kfp_entrypoint, tfx, '
                     'tensorflow as tf; print(tf.__version__)').strip().splitlines()[-1]
   print(f'check: polyvit_tf, pipelines, serving import (TensorFlow {imports})')
+  if args.accelerator != 'cpu':
+    probe_script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'accelerator_probe.py')
+    with open(probe_script) as f:
+      out = subprocess.run([args.docker, 'run', '--rm', '-i', args.image, 'python', '-'],
+                           stdin=f, check=True, capture_output=True, text=True).stdout
+    probe = json.loads(out.strip().splitlines()[-1])
+    print(f'check: accelerator runtime {json.dumps(probe, sort_keys=True)}')
+    failures += accelerator_failures(args.accelerator, probe)
   compilers = _docker(args.docker, 'run', '--rm', args.image, 'sh', '-c',
                       'command -v gcc cc g++ c++ || true').split()
   print(f'check: compilers in the runtime image: {compilers or "none"}')

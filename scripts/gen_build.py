@@ -35,6 +35,7 @@ TESTS = 'tests'
 THIRD_PARTY = {
     'absl': 'absl-py', 'apache_beam': 'apache-beam', 'av': 'av', 'grpc': 'grpcio',
     'google.protobuf': 'protobuf', 'keras': 'keras', 'keras_hub': 'keras-hub', 'kfp': 'kfp',
+    'kfp.kubernetes': 'kfp-kubernetes',
     'matplotlib': 'matplotlib', 'ml_collections': 'ml-collections',
     'ml_metadata': 'ml-metadata', 'numpy': 'numpy', 'PIL': 'pillow', 'pytest': 'pytest',
     'safetensors': 'safetensors', 'scipy': 'scipy', 'sklearn': 'scikit-learn',

@@ -27,7 +27,8 @@ litert_env() {
   echo "$want" > "$stamp"
 }
 
-want=$(cat setup.cfg pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+RUNNER_REQ=tests/requirements.txt  # the test runner's plug-ins (pytest-xdist), with `test`
+want=$(cat setup.cfg pyproject.toml constraints.txt "$RUNNER_REQ" | sha256sum | cut -d' ' -f1)
 if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" && -x "$VENV/bin/python" ]]; then
   echo "install: .venv is up to date"
   [[ ",$EXTRAS," == *",test,"* ]] && litert_env
@@ -44,6 +45,10 @@ echo "install: installing polyvit_tf and its pinned stack into $VENV (first run:
 # compiled piece they need ships cp311 wheels (see docs/stack.md).
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
   --ignore-requires-python -c constraints.txt -e ".[$EXTRAS]"
+if [[ ",$EXTRAS," == *",test,"* ]]; then
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --ignore-requires-python -c constraints.txt -r "$RUNNER_REQ"
+fi
 "$VENV/bin/python" -m pip check
 echo "$want" > "$STAMP"
 [[ ",$EXTRAS," == *",test,"* ]] && litert_env

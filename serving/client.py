@@ -25,6 +25,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from polyvit_tf import quiet
 from serving import errors as errors_lib
 from serving import media_files
 
@@ -328,6 +329,7 @@ def _flag_values():
   flags.DEFINE_integer('video_short_side', media_files.DEFAULT_VIDEO_SHORT_SIDE,
                        'Short side of the frames sent for video files (the converter\'s '
                        'default).', flag_values=fv)
+  quiet.define_flag(fv)
   return fv
 
 

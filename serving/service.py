@@ -31,6 +31,7 @@ import tensorflow as tf
 from tensorflow.core.protobuf import meta_graph_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from polyvit_tf import versions
 from serving import batching
 from serving import errors
 from serving import limits as limits_lib
@@ -43,17 +44,16 @@ _TF_CODES = {getattr(tf.errors, name): name for name in errors.HTTP_STATUS if na
 
 
 def find_version_dir(model_dir: str) -> tuple[str, int]:
-  """(SavedModel directory, version): `model_dir` itself, or its highest numeric subdirectory."""
-  if os.path.exists(os.path.join(model_dir, 'saved_model.pb')):
-    name = os.path.basename(os.path.normpath(model_dir))
-    return model_dir, int(name) if name.isdigit() else 1
-  versions = [int(d) for d in os.listdir(model_dir) if d.isdigit()
-              and os.path.exists(os.path.join(model_dir, d, 'saved_model.pb'))] \
-      if os.path.isdir(model_dir) else []
-  if not versions:
+  """(SavedModel directory, version): `model_dir` itself, or its highest complete numeric
+  subdirectory, as TF Serving picks it. The version is the directory's name (what TF Serving
+  reports); a version directory that is not named by a number (`--model_dir=<one copy>`)
+  has the version its polyvit_export.json records (polyvit_tf/versions.py)."""
+  try:
+    version_dir = versions.latest_version_dir(model_dir)
+  except FileNotFoundError:
     raise FileNotFoundError(f'{model_dir}: neither a SavedModel nor a directory of numeric '
-                            'SavedModel versions.')
-  return os.path.join(model_dir, str(max(versions))), max(versions)
+                            'SavedModel versions.') from None
+  return version_dir, versions.version_of(version_dir)
 
 
 def read_signature_defs(version_dir: str) -> dict[str, meta_graph_pb2.SignatureDef]:

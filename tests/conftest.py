@@ -36,3 +36,10 @@ def exported_base(tmp_path_factory) -> str:
 def exported_dir(exported_base) -> str:
   from polyvit_tf.export import latest_version_dir  # pylint: disable=import-outside-toplevel
   return latest_version_dir(exported_base)
+
+
+@pytest.fixture(scope='session')
+def tfds_data_dir(tmp_path_factory) -> str:
+  """A TFDS data_dir with small real prepared data sets (tests/data/tfds_sets.py)."""
+  from tests.data import tfds_sets  # pylint: disable=import-outside-toplevel
+  return tfds_sets.write(str(tmp_path_factory.mktemp('tfds')))

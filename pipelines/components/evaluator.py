@@ -11,7 +11,11 @@ reads (a BLESSED / NOT_BLESSED file with the reasons, custom property `blessed`)
   baseline_model, baseline_version, baseline_model_fingerprint   the served model, if any
   new_model    0 when the candidate is the served model itself (same fingerprint), so the
                pipeline does not push the same model twice
-  reasons      one line per task: the bound that applied and the outcome
+  version      the candidate's version: the served one when new_model is 0, else the next
+               under the serving dir; Pusher pushes there, TFLiteExport records it
+               (pipelines/versioning.py); metrics.json has it too
+  reasons      the version line, then one line per task: the bound that applied and the
+               outcome
 There are no `*_model_id` properties: artifact ids mean different things under different
 orchestrators (TFX's KFP entrypoint passes a hash of KFP's artifact name), uris and
 fingerprints do not.
@@ -32,6 +36,7 @@ from pipelines import blessing as blessing_lib
 from pipelines import evaluation as evaluation_lib
 from pipelines import examples as examples_lib
 from pipelines import served_model
+from pipelines import versioning
 from polyvit_tf.configs import io as config_io
 from polyvit_tf.configs import specs as specs_lib
 
@@ -77,15 +82,18 @@ def evaluate_and_bless(config, model_uri: str, serving_dir: str) -> tuple[dict, 
   baseline = evaluate_served(served, config) if served else None
   decision = blessing_lib.decide(candidate, baseline, thresholds(config), tolerance(config))
   current = served_model.fingerprint(candidate_dir)
+  new_model = served is None or served.fingerprint != current
+  version = versioning.candidate_version(serving_dir, served, current)
+  reasons = [versioning.describe(version, serving_dir, new_model), *decision.reasons]
   properties = {'blessed': int(decision.blessed), 'current_model': model_uri,
-                'current_model_fingerprint': current,
-                'new_model': int(served is None or served.fingerprint != current),
-                'reasons': '\n'.join(decision.reasons)}
+                'current_model_fingerprint': current, 'new_model': int(new_model),
+                versioning.VERSION_KEY: version, 'reasons': '\n'.join(reasons)}
   if served:
     properties.update(baseline_model=served.path, baseline_version=served.version,
                       baseline_model_fingerprint=served.fingerprint)
   report = {'candidate': candidate, 'baseline': baseline, 'blessed': decision.blessed,
-            'reasons': list(decision.reasons), 'thresholds': thresholds(config),
+            versioning.VERSION_KEY: version, 'reasons': reasons,
+            'thresholds': thresholds(config),
             'regression_tolerance': tolerance(config),
             'served_model': served and {'path': served.path, 'version': served.version,
                                         'fingerprint': served.fingerprint}}

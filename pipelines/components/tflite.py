@@ -1,4 +1,8 @@
-"""TFLiteExport: the blessed model as one multi-signature .tflite file (an artifact)."""
+"""TFLiteExport: the blessed model as one multi-signature .tflite file (an artifact).
+
+Its manifest (and the artifact's `version`) records the version the evaluator picked, the one
+Pusher pushes the model as (pipelines/versioning.py).
+"""
 
 
 import os
@@ -6,6 +10,7 @@ import os
 from tfx import v1 as tfx
 from tfx.utils import path_utils
 
+from pipelines import versioning
 from polyvit_tf.export import tflite as tflite_lib
 
 Model = tfx.types.standard_artifacts.Model
@@ -26,8 +31,10 @@ def TFLiteExport(  # pylint: disable=invalid-name
   if blessing.get_int_custom_property('blessed') != 1:
     raise NotBlessedError(f'{model.uri} is not blessed; refusing to export it to TFLite.')
   path = os.path.join(tflite_model.uri, FILE_NAME)
+  version = versioning.blessed_version(blessing)
   tflite_lib.export_tflite(path_utils.serving_model_path(model.uri), path,
-                           quantization=quantization)
+                           quantization=quantization, version=version)
+  tflite_model.set_int_custom_property(versioning.VERSION_KEY, version)
   tflite_model.set_string_custom_property('format', 'tflite')
   tflite_model.set_string_custom_property('path', path)
   tflite_model.set_string_custom_property('quantization', quantization)

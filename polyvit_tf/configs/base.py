@@ -23,6 +23,7 @@ from typing import Any, Sequence
 import ml_collections
 
 from polyvit_tf import modalities as modalities_lib
+from polyvit_tf.configs import pipeline as pipeline_section
 from polyvit_tf.configs import sizes
 
 # The values the config's enumerated fields may take (checked by polyvit_tf.configs.specs;
@@ -35,6 +36,11 @@ POOLINGS = ('cls', 'gap')
 # The first is the default: 'logits' averages the logits (ViViT's and Scenic's multi-crop
 # test), 'probs' the views' probabilities.
 VIEW_AVERAGING = ('logits', 'probs')
+# eval.max_clips_per_pass: the original's clips per device at a time (ViViT's multi-crop test,
+# `multicrop_clips_per_device = 2` in Scenic's video configs), and the largest value accepted
+# (a pass of more clips bounds nothing: 4096 clips at 32x224x224 are 74 GiB of input alone).
+MAX_CLIPS_PER_PASS_DEFAULT = 2
+MAX_CLIPS_PER_PASS_LIMIT = 4096
 SCHEDULES = ('task_by_task', 'alternating', 'uniform', 'weighted', 'accumulated')
 LR_DECAYS = ('cosine', 'linear', 'constant')
 OPTIMIZERS = ('sgd', 'adamw')
@@ -214,9 +220,10 @@ def base_config() -> ml_collections.ConfigDict:
           # How the views of an example are combined (multi-crop), one of VIEW_AVERAGING:
           # 'logits' (ViViT / Scenic) averages the logits, 'probs' the views' probabilities.
           view_averaging=VIEW_AVERAGING[0],
-          # >0: evaluate at most this many views (clips) in one forward pass; 0 = a batch of
-          # examples with all their views at once. Results do not depend on it.
-          max_clips_per_pass=0,
+          # >0: evaluate at most this many views (clips) per replica in one forward pass;
+          # 0 or None = a batch of examples with all their views at once. Results do not
+          # depend on it (docs/training.md, "Evaluation"; benchmarks/eval_memory.py).
+          max_clips_per_pass=MAX_CLIPS_PER_PASS_DEFAULT,
           periodic_split='eval',  # split of the evaluations every train.eval_every_steps
           # Linear probes (Sec. 5.4, Appendix D): the learning-rate grid (chosen on
           # probe_split) of the tasks that set no tasks.<t>.probe_learning_rates of their own
@@ -264,11 +271,8 @@ def assemble(model: ml_collections.ConfigDict, modalities: ml_collections.Config
   cfg.modalities = ml_collections.ConfigDict(
       {m: modalities[m] for m in modalities_lib.names() if m in used})
   cfg.tasks = ml_collections.ConfigDict(tasks)
-  # The TFX pipeline's blessing: every task's primary metric (mAP for multi-label tasks,
-  # top-1 otherwise) must reach its threshold and may not fall more than the tolerance below
-  # the last blessed model's.
-  cfg.pipeline = ml_collections.ConfigDict(dict(
-      thresholds={task: 0.0 for task in tasks}, regression_tolerance=0.02))
+  # The TFX pipeline's section (blessing, resources, training mode, InfraValidator).
+  cfg.pipeline = pipeline_section.section(tasks)
   for key, value in sections.items():
     if isinstance(value, dict):
       cfg[key].update(value)

@@ -259,11 +259,12 @@ class _Section:
       return self.defaults[field]
     raise ConfigError(f'{self.prefix}.{field}: missing.')
 
-  def integer(self, field: str, low: int | None = None) -> int:
+  def integer(self, field: str, low: int | None = None, high: int | None = None) -> int:
     value = self[field]
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None
-                                                                 and value < low):
-      bound = f' >= {low}' if low is not None else ''
+    if isinstance(value, bool) or not isinstance(value, int) or (
+        low is not None and value < low) or (high is not None and value > high):
+      bound = (f' in [{low}, {high}]' if low is not None and high is not None else
+               f' >= {low}' if low is not None else f' <= {high}' if high is not None else '')
       raise ConfigError(f'{self.prefix}.{field} must be an integer{bound}, got {value!r}.')
     return int(value)
 
@@ -447,7 +448,8 @@ class Specs:
     return EvalSpec(
         batch_size=e.integer('batch_size', 1), max_examples=e.integer('max_examples', 0),
         view_averaging=e.choice('view_averaging', base.VIEW_AVERAGING),
-        max_clips_per_pass=e.integer('max_clips_per_pass', 0),
+        max_clips_per_pass=(0 if e['max_clips_per_pass'] is None else e.integer(
+            'max_clips_per_pass', 0, base.MAX_CLIPS_PER_PASS_LIMIT)),
         periodic_split=e.choice('periodic_split', tuple(SPLIT_FIELDS)),
         probe_learning_rates=rates, probe_split=e.choice('probe_split', tuple(SPLIT_FIELDS)))
 

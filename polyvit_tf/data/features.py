@@ -44,11 +44,14 @@ def canonical_structure(modality: str) -> dict:
           **modalities.get(modality).payload_spec()}
 
 
-def parse(serialized: tf.Tensor, modality: str) -> dict:
-  """One serialized tf.Example -> the modality's canonical dict (no media decoding)."""
+def parse(serialized: tf.Tensor, modality: str, *, serving: bool = False) -> dict:
+  """One serialized tf.Example -> the modality's canonical dict (no media decoding);
+  `serving`: with TensorFlow's core ops only (the modality's `serving_parse`)."""
   f = tf.io.parse_single_example(serialized, feature_spec(modality))
   labels = tf.concat([tf.sparse.to_dense(f[LABELS]), tf.sparse.to_dense(f[LABEL])], axis=0)
-  return {'id': f[ID], 'labels': labels, **modalities.get(modality).parse(f)}
+  impl = modalities.get(modality)
+  payload = impl.serving_parse(f) if serving else impl.parse(f)
+  return {'id': f[ID], 'labels': labels, **payload}
 
 
 # ------------------------------------------------------------------ writing (Python side)

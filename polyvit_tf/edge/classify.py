@@ -19,6 +19,7 @@ import sys
 
 import numpy as np
 
+from polyvit_tf import quiet
 from polyvit_tf.edge import reference_preprocess as ref
 
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
   parser.add_argument('--model', required=True, help='the .tflite file')
   parser.add_argument('--task', required=True, help='a task (signature) of the model')
   parser.add_argument('files', nargs='+', help='.wav files or .npy pixels / frames')
+  parser.add_argument('--verbose', action='store_true', help=quiet.HELP)
   args = parser.parse_args(argv)
   for path, top in classify(args.model, args.task, args.files):
     print(f'{path}: ' + ', '.join(f'{name} {p:.3f}' for _, name, p in top))

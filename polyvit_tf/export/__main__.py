@@ -15,6 +15,11 @@ TFLite (every variant converted from a SavedModel version, plus a report):
   float32 SavedModel is below --min_top1_agreement on some task is refused: its files are
   deleted, the other variants are still written, and the command exits non-zero naming the
   tasks and figures. --allow_low_agreement keeps it with a loud warning instead.
+
+One version number (polyvit_tf/versions.py): a SavedModel's version is --version, else 1 + the
+highest numeric version under --out; it names the directory and polyvit_export.json records
+it. The TFLite manifests and the report record the version of the SavedModel they come from
+(its directory's name).
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ def _export_savedmodel() -> str:
 
 def _export_tflite() -> None:
   # pylint: disable=import-outside-toplevel
+  from polyvit_tf import versions
   from polyvit_tf.export import demo_data
   from polyvit_tf.export import report as report_lib
   from polyvit_tf.export import savedmodel
@@ -133,7 +139,8 @@ def _export_tflite() -> None:
         print(f'{q} {task}: {path}')
   if reports:
     md, _ = report_lib.write_report(reports, _OUT.value, extra={
-        'saved_model': sm_dir, 'data': _DATA.value, 'num_threads': _NUM_THREADS.value,
+        'saved_model': sm_dir, 'version': versions.version_of(sm_dir), 'data': _DATA.value,
+        'num_threads': _NUM_THREADS.value,
         'min_top1_agreement': min_top1})
     with open(md) as f:
       print(f.read())

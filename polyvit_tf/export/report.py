@@ -223,8 +223,11 @@ def write_report(reports: list[VariantReport], out_dir: str, *, extra: dict | No
   """Writes `<out_dir>/report.md` and `<out_dir>/report.json`; returns their paths."""
   tf.io.gfile.makedirs(out_dir)
   md, js = os.path.join(out_dir, 'report.md'), os.path.join(out_dir, 'report.json')
+  extra = extra or {}
+  source = (f'SavedModel {extra["saved_model"]}, version {extra["version"]}\n\n'
+            if 'saved_model' in extra and 'version' in extra else '')
   with tf.io.gfile.GFile(md, 'w') as f:
-    f.write(format_report(reports) + '\n')
+    f.write(source + format_report(reports) + '\n')
   with tf.io.gfile.GFile(js, 'w') as f:
-    json.dump({**(extra or {}), 'variants': [r.to_json() for r in reports]}, f, indent=2)
+    json.dump({**extra, 'variants': [r.to_json() for r in reports]}, f, indent=2)
   return md, js

@@ -5,63 +5,49 @@
   <out>/<version>/assets.extra/polyvit_config.json  the run's config (polyvit_tf.configs.io)
   <out>/<version>/assets.extra/tf_serving_warmup_requests
                                                     one PredictionLog per signature (raw
-                                                    ones with tiny real media made here);
+                                                    and tf.Example ones with tiny real
+                                                    media made here);
                                                     TF Serving replays them at load
 
 A version is written to a temporary directory beside it and renamed into place, so a server
-watching `<out>` never sees a half-written version.
+watching `<out>` never sees a half-written version. The version (default: 1 + the highest
+under `<out>`) is the directory's name and polyvit_export.json's `version`
+(polyvit_tf/versions.py: the one version rule).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 
 import keras
 import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from polyvit_tf import versions
 from polyvit_tf import workdir as workdir_lib
 from polyvit_tf.configs import io as config_io
 from polyvit_tf.configs import specs as specs_lib
+from polyvit_tf.data import features
 from polyvit_tf.export import signatures as signatures_lib
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import prediction as prediction_lib
 
-METADATA_FILE = 'polyvit_export.json'
+METADATA_FILE = versions.METADATA_FILE
 CONFIG_FILE = 'polyvit_config.json'
 WARMUP_FILE = 'tf_serving_warmup_requests'
-ASSETS_EXTRA = 'assets.extra'
+ASSETS_EXTRA = versions.ASSETS_EXTRA
 
-
-def next_version(out_dir: str) -> int:
-  """1 + the largest numeric version directory in `out_dir` (1 when there is none)."""
-  if not tf.io.gfile.isdir(out_dir):
-    return 1
-  versions = [int(d.rstrip('/')) for d in tf.io.gfile.listdir(out_dir)
-              if re.fullmatch(r'\d+', d.rstrip('/'))]
-  return max(versions, default=0) + 1
-
-
-def latest_version_dir(out_dir: str) -> str:
-  """`out_dir` itself when it is a SavedModel, else its highest numeric version directory."""
-  if tf.io.gfile.exists(os.path.join(out_dir, 'saved_model.pb')):
-    return out_dir
-  version = next_version(out_dir) - 1
-  if version < 1:
-    raise FileNotFoundError(f'{out_dir}: no SavedModel and no numeric version directory.')
-  return os.path.join(out_dir, str(version))
+next_version = versions.next_version
+latest_version_dir = versions.latest_version_dir
 
 
 def export_model(model: PolyViT, config: ml_collections.ConfigDict, out_dir: str, *,
                  version: int | None = None, top_k: int = signatures_lib.DEFAULT_TOP_K,
                  raw: bool = True) -> str:
   """Writes `model`'s signatures as `<out_dir>/<version>/`; returns that directory."""
-  version = next_version(out_dir) if version is None else int(version)
-  if version < 1:
-    raise ValueError(f'version must be a positive integer, got {version}.')
+  version = versions.check(next_version(out_dir) if version is None else version)
   final = os.path.join(out_dir, str(version))
   if tf.io.gfile.exists(final):
     raise FileExistsError(f'{final} exists; TF Serving versions are immutable, pick another.')
@@ -85,7 +71,7 @@ def export_model(model: PolyViT, config: ml_collections.ConfigDict, out_dir: str
       json.dump(export_metadata(model, config, sigs, version=version, top_k=top_k), f,
                 indent=2)
     config_io.save(config, os.path.join(extra, CONFIG_FILE))
-    write_warmup_requests(model, sigs, os.path.join(extra, WARMUP_FILE))
+    write_warmup_requests(model, config, sigs, os.path.join(extra, WARMUP_FILE))
     tf.io.gfile.rename(tmp, final)
   finally:
     if tf.io.gfile.exists(tmp):
@@ -145,19 +131,27 @@ def read_config(version_dir: str) -> ml_collections.ConfigDict:
   return config_io.load(os.path.join(version_dir, ASSETS_EXTRA, CONFIG_FILE))
 
 
-def warmup_input(model: PolyViT, sig: signatures_lib.Signature) -> np.ndarray:
+def warmup_input(model: PolyViT, config: ml_collections.ConfigDict,
+                 sig: signatures_lib.Signature) -> np.ndarray:
   """A batch of one valid input of `sig`: zeros for tensor signatures, tiny real media made
   by the task's modality module for the raw ones (`warmup_input`: e.g. a 16 x 16 JPEG, one
-  second of a 440 Hz tone as a WAV, a clip of JPEG / uint8 frames), so that warming up runs
-  the decoders and passes their checks."""
+  second of a 440 Hz tone as a WAV, a clip of JPEG / uint8 frames), and for the tf.Example
+  one a serialized example of the modality's synthetic payload at the task's geometry, so
+  that warming up runs the parsers and decoders and passes their checks."""
   if sig.kind == 'tensor':
     return np.zeros((1,) + model.input_shape(sig.task), np.float32)
-  geometry = model.modalities[model.task(sig.task).modality]
+  task = model.task(sig.task)
+  geometry = model.modalities[task.modality]
+  if sig.kind == signatures_lib.EXAMPLES:
+    opts = specs_lib.resolve(config).data[sig.task].options
+    payload = geometry.impl.synthetic_payload([0], task.num_classes, geometry, opts,
+                                              np.random.default_rng(0))
+    return np.array([features.example('warmup', 0, payload).SerializeToString()], object)
   return geometry.impl.warmup_input(sig.kind, geometry)
 
 
-def write_warmup_requests(model: PolyViT, sigs: list[signatures_lib.Signature],
-                          path: str) -> None:
+def write_warmup_requests(model: PolyViT, config: ml_collections.ConfigDict,
+                          sigs: list[signatures_lib.Signature], path: str) -> None:
   """A TFRecord of PredictionLogs: one batch of one `warmup_input` per signature, and one
   for serving_default (the first signature)."""
   # pylint: disable=import-outside-toplevel
@@ -169,7 +163,7 @@ def write_warmup_requests(model: PolyViT, sigs: list[signatures_lib.Signature],
       request = predict_pb2.PredictRequest()
       request.model_spec.signature_name = name
       request.inputs[sig.input_spec.name].CopyFrom(
-          tf.make_tensor_proto(warmup_input(model, sig)))
+          tf.make_tensor_proto(warmup_input(model, config, sig)))
       log = prediction_log_pb2.PredictionLog(
           predict_log=prediction_log_pb2.PredictLog(request=request))
       writer.write(log.SerializeToString())

@@ -11,6 +11,11 @@ Signature names (for task `t`):
                  video: t_raw     `jpeg_frames`  string (batch, frames)  JPEG bytes per frame;
                                                  empty strings are padding (dropped)
                         t_frames  `frames`       uint8 (batch, T, H, W, 3), decoded RGB frames
+  t_examples    serialized tf.Example, `examples` string (batch,): the task's examples as
+                the TFRecords hold them (polyvit_tf/data/features.py), parsed and
+                preprocessed exactly as evaluation does (features.parse, then the modality's
+                `eval_inputs`), so TFX's standard Evaluator (TFMA) and BulkInferrer can run
+                the model on an Examples artifact; labels are not needed and are ignored
 
 Every signature returns the task's prediction (polyvit_tf/model/prediction.py, the path the
 evaluators use):
@@ -28,12 +33,14 @@ multi-crop test, averages the logits and applies the activation to the mean; 'pr
 the views' probabilities), evaluated at most `eval.max_clips_per_pass` at a time when that is
 set.
 
-Hostile input: every raw signature checks its request before decoding anything (so the
-TF Serving binary, which only loads this SavedModel, is protected too): at most
+Hostile input: every raw and examples signature checks its request before decoding anything
+(so the TF Serving binary, which only loads this SavedModel, is protected too): at most
 MAX_RAW_BATCH rows, then per example the decode budgets of polyvit_tf.data.options (the
-modality module's raw preprocessing applies them); examples are preprocessed
-RAW_PARALLEL_EXAMPLES at a time, which bounds a request's peak memory. A breach fails the call
-with an InvalidArgumentError whose message names the limit and the value.
+modality module's raw preprocessing applies them; for tf.Examples its `eval_inputs` checks
+them before decoding, as in evaluation); examples are preprocessed RAW_PARALLEL_EXAMPLES at a
+time, which bounds a request's peak memory. A breach fails the call with an
+InvalidArgumentError whose message names the limit and the value (tf.Examples: the task, the
+row, the example's id and the reason; an example evaluation would skip fails the request).
 """
 
 from __future__ import annotations
@@ -44,8 +51,10 @@ from typing import Callable, Sequence
 import ml_collections
 import tensorflow as tf
 
+from polyvit_tf import modalities
 from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.data import errors
+from polyvit_tf.data import features
 from polyvit_tf.model import PolyViT
 from polyvit_tf.model import prediction as prediction_lib
 
@@ -54,6 +63,7 @@ NUMERIC_OUTPUT_KEYS = OUTPUT_KEYS[:-1]
 DEFAULT_TOP_K = 5
 MAX_RAW_BATCH = 256          # rows of one raw-signature request
 RAW_PARALLEL_EXAMPLES = 2    # examples of one request decoded at the same time
+EXAMPLES = 'examples'        # suffix and input key of the tf.Example signatures
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +71,7 @@ class Signature:
   """One serving signature: its name, the task, input kind, the function and its input spec."""
   name: str
   task: str
-  kind: str  # 'tensor', or a raw input's suffix ('raw', 'frames', ...)
+  kind: str  # 'tensor', a raw input's suffix ('raw', 'frames', ...) or EXAMPLES
   input_spec: tf.TensorSpec
   fn: Callable[[tf.Tensor], dict[str, tf.Tensor]]
 
@@ -82,7 +92,8 @@ def head_outputs(prediction: prediction_lib.Prediction, *, names: Sequence[str],
 
 def task_signatures(model: PolyViT, config: ml_collections.ConfigDict, task: str, *,
                     top_k: int = DEFAULT_TOP_K, raw: bool = True) -> list[Signature]:
-  """The signatures of one task: the tensor one first, then its raw-input ones."""
+  """The signatures of one task: the tensor one first, then its raw-input ones, then its
+  tf.Example one."""
   spec = specs_lib.resolve(config)
   t, geometry = spec.task(task), spec.modality_of(task)
   keras_model = model.model_for(task)
@@ -97,9 +108,11 @@ def task_signatures(model: PolyViT, config: ml_collections.ConfigDict, task: str
   sigs = [Signature(task, task, 'tensor', tensor_spec, tensor_fn)]
   if not raw:
     return sigs
-  example_shape = (None,) + geometry.input_shape  # (V, *input_shape)
+  modality, opts = geometry.impl, spec.data[task].options
 
-  def raw_fn(preprocess_one):
+  def batch_fn(preprocess_one, example_spec: tf.TensorSpec):
+    """A signature function: the row limit, then `preprocess_one` on each row (its views,
+    RAW_PARALLEL_EXAMPLES at a time), then the one prediction path."""
     def fn(x):
       rows = tf.shape(x, out_type=tf.int64)[0]
       check = errors.assert_checks([(
@@ -107,16 +120,47 @@ def task_signatures(model: PolyViT, config: ml_collections.ConfigDict, task: str
           errors.text('request of ', rows, ' examples exceeds the limit of ',
                       str(MAX_RAW_BATCH), ' examples per raw-input request (MAX_RAW_BATCH)'))])
       views = tf.map_fn(preprocess_one, errors.gated(x, check),
-                        fn_output_signature=tf.TensorSpec(example_shape, tf.float32),
+                        fn_output_signature=example_spec,
                         parallel_iterations=RAW_PARALLEL_EXAMPLES)
       return head_outputs(prediction_lib.predict(logits_fn, views, predicting),
                           names=t.class_names, top_k=top_k)
     return fn
 
-  for raw_input in geometry.impl.raw_inputs(spec.data[task].options):
+  raw_views = tf.TensorSpec((None,) + geometry.input_shape, tf.float32)  # (V, *input_shape)
+  for raw_input in modality.raw_inputs(opts):
     sigs.append(Signature(f'{task}_{raw_input.suffix}', task, raw_input.suffix,
-                          raw_input.spec, raw_fn(raw_input.views)))
+                          raw_input.spec, batch_fn(raw_input.views, raw_views)))
+  eval_views = tf.TensorSpec((spec.data[task].num_views,) + geometry.input_shape, tf.float32)
+  sigs.append(Signature(f'{task}_{EXAMPLES}', task, EXAMPLES,
+                        tf.TensorSpec((None,), tf.string, name=EXAMPLES),
+                        batch_fn(example_views(task, t.modality, opts), eval_views)))
   return sigs
+
+
+# errors.REASONS as a tensor's values, indexed by the status code.
+_REASON_TEXTS = [errors.reason_message(code) for code in range(max(errors.REASONS) + 1)]
+
+
+def example_views(task: str, modality: str, opts) -> Callable[[tf.Tensor], tf.Tensor]:
+  """One serialized tf.Example -> float32 views (V, *input_shape), as evaluation makes them
+  (polyvit_tf.data.pipeline.eval_dataset: features.parse, with core TF ops only, then the
+  modality's `eval_inputs`, which checks the decode budgets before decoding); an
+  InvalidArgumentError naming the task, the example's id, the reason and the failed check's
+  message when evaluation would skip it as bad."""
+  def views(serialized):
+    example = features.parse(serialized, modality, serving=True)
+    impl = modalities.get(modality)
+    inputs, status = impl.eval_inputs(example, opts)
+    checks = impl.eval_checks(example, opts)
+    detail = errors.first_failure(checks)[1] if checks else tf.constant('')
+    reason = tf.gather(tf.constant(_REASON_TEXTS), tf.clip_by_value(
+        status, 0, len(_REASON_TEXTS) - 1))
+    example_id = tf.where(tf.strings.length(example['id']) > 0, example['id'], '(no id)')
+    check = tf.debugging.Assert(tf.equal(status, errors.OK), [errors.text(
+        'task ', task, ': tf.Example ', example_id, ': ', reason, ': ',
+        tf.where(tf.strings.length(detail) > 0, detail, '-'))], summarize=1)
+    return errors.gated(inputs, check)
+  return views
 
 
 def all_signatures(model: PolyViT, config: ml_collections.ConfigDict, *,

@@ -6,7 +6,9 @@ tensor-input task signatures. The TFLite signatures keep the numeric outputs (`l
 
   <stem>.tflite                the model, signatures named by task
   <stem>.labels/<task>.txt     one class name per line, line i = class id i
-  <stem>.json                  manifest: quantization, per task its signature, input name,
+  <stem>.json                  manifest: the SavedModel's version (`source_version`, the
+                               served version: polyvit_tf/versions.py), quantization, per
+                               task its signature, input name,
                                shape and dtype, modality, activation, class names and label
                                file, and everything an app needs to make the inputs from
                                decoded media (`preprocessing`, export/preprocessing_spec.py)
@@ -41,6 +43,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
+from polyvit_tf import versions
 from polyvit_tf.edge import reference_preprocess
 from polyvit_tf.export import preprocessing_spec
 from polyvit_tf.export import savedmodel
@@ -57,8 +60,12 @@ def stem(out_path: str) -> str:
 
 def export_tflite(saved_model_dir: str, out_path: str, *, quantization: str = 'float32',
                   tasks: list[str] | None = None,
-                  representative_data: Mapping[str, np.ndarray] | None = None) -> str:
+                  representative_data: Mapping[str, np.ndarray] | None = None,
+                  version: int | None = None) -> str:
   """Converts the tensor signatures of `tasks` (default: all) into one .tflite at `out_path`.
+
+  `version` is the SavedModel's version the manifest records (default: the version
+  directory's, `versions.version_of`; the pipeline passes the version it pushes).
 
   `representative_data` (task -> float32 (n, *input_shape) preprocessed examples) calibrates
   full int8; without it, int8 calibrates on `demo_data.inputs(..., source='synthetic')` and
@@ -80,6 +87,8 @@ def export_tflite(saved_model_dir: str, out_path: str, *, quantization: str = 'f
   converter = tf.lite.TFLiteConverter.from_saved_model(_numeric_saved_model(saved_model_dir),
                                                        signature_keys=tasks)
   _configure(converter, quantization, meta, tasks, representative_data)
+  meta = {**meta, versions.KEY: versions.check(
+      versions.version_of(saved_model_dir) if version is None else version)}
   manifest = build_manifest(meta, savedmodel.read_config(saved_model_dir), tasks, out_path,
                             quantization)
   flatbuffer = embed_manifest(converter.convert(), manifest)

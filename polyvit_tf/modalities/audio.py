@@ -65,11 +65,13 @@ def _pcm_features(waveform: np.ndarray, sample_rate: int) -> dict:
 
 
 def decode_payload(pcm16: tf.Tensor, encoded: tf.Tensor, audio_format: tf.Tensor,
-                   sample_rate: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                   sample_rate: tf.Tensor, *, flac: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
   """(waveform float32 (samples,) in [-1, 1], sample rate int32) from the audio features.
 
   Multi-channel audio is averaged to mono. FLAC needs tensorflow-io (imported only when a
-  FLAC example is met); WAV and PCM use core TF ops.
+  graph with a FLAC branch is built); WAV and PCM use core TF ops. `flac=False` builds no
+  FLAC branch (core ops only, what the TF Serving binary can load): a FLAC example then
+  fails with an InvalidArgumentError saying so.
   """
   sample_rate = tf.cast(sample_rate, tf.int32)
 
@@ -82,6 +84,11 @@ def decode_payload(pcm16: tf.Tensor, encoded: tf.Tensor, audio_format: tf.Tensor
     return tf.reduce_mean(audio, axis=-1), tf.cast(rate, tf.int32)
 
   def from_flac():
+    if not flac:
+      check = tf.debugging.Assert(False, [
+          'FLAC audio (audio/format flac) needs tensorflow-io, whose ops TF Serving does not '
+          'have; store the clip as 16-bit PCM (audio/pcm16) or WAV'])
+      return errors.gated(tf.zeros([0]), check), sample_rate
     import tensorflow_io as tfio  # pylint: disable=g-import-not-at-top
     audio = tfio.audio.decode_flac(encoded, dtype=tf.int16)
     return tf.reduce_mean(tf.cast(audio, tf.float32), axis=-1) / 32768.0, sample_rate
@@ -239,6 +246,12 @@ class AudioModality(base.Modality):
                                     parsed[SAMPLE_RATE])
     return {'waveform': waveform, 'sample_rate': rate}
 
+  def serving_parse(self, parsed: dict) -> dict:
+    """`parse` without the FLAC branch (tensorflow-io ops): PCM and WAV examples."""
+    waveform, rate = decode_payload(parsed[PCM16], parsed[ENCODED], parsed[FORMAT],
+                                    parsed[SAMPLE_RATE], flac=False)
+    return {'waveform': waveform, 'sample_rate': rate}
+
   def payload_features(self, payload: Mapping[str, np.ndarray]) -> dict:
     return _pcm_features(payload['waveform'], int(payload['sample_rate']))
 
@@ -256,8 +269,11 @@ class AudioModality(base.Modality):
         lambda: tf.zeros([opts.frames, opts.mel_bins]))
     return audio_lib.train_clip(spectrogram, opts, seed), status
 
+  def eval_checks(self, payload, opts):
+    return audio_lib.waveform_checks(payload['waveform'], payload['sample_rate'], opts)
+
   def eval_inputs(self, payload, opts):
-    status = audio_lib.check_waveform(payload['waveform'], payload['sample_rate'], opts)
+    status = errors.check_status(self.eval_checks(payload, opts))
     views = tf.cond(
         tf.equal(status, errors.OK),
         lambda: views_of_waveform(payload['waveform'], payload['sample_rate'], opts),

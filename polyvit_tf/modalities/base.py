@@ -7,7 +7,8 @@ method here; the rest of the library looks the modality up and calls it:
 
   config         input rank and channels, the `tasks.<t>.data` fields it reads (with their
                  defaults), default loss and head init, its options from the config
-  tf.Example     features, parsing into the canonical payload, writing, the TFX schema
+  tf.Example     features, parsing into the canonical payload (also with core TF ops only,
+                 for TF Serving), writing, the TFX schema
   pipelines      training inputs (augmented) and evaluation views of one example
   serving        raw-input signatures (their input specs and in-graph preprocessing) and
                  how the client turns a file into a raw-signature input
@@ -136,6 +137,11 @@ class Modality:
     """Parsed payload features -> the canonical payload (no media decoding)."""
     raise NotImplementedError
 
+  def serving_parse(self, parsed: dict) -> dict:
+    """`parse` with TensorFlow's core ops only, for the `<task>_examples` signatures (the TF
+    Serving binary has no custom ops); the same payload for every example it accepts."""
+    return self.parse(parsed)
+
   def payload_features(self, payload: Mapping[str, np.ndarray]) -> dict[str, tf.train.Feature]:
     """A canonical payload (numpy values) as tf.Example features (re-encoding sources)."""
     raise NotImplementedError
@@ -153,6 +159,12 @@ class Modality:
   def eval_inputs(self, payload: dict, opts: Any) -> tuple[tf.Tensor, tf.Tensor]:
     """(float32 views (V, *input_shape), status) of one evaluation example."""
     raise NotImplementedError
+
+  def eval_checks(self, payload: dict, opts: Any) -> list:
+    """The errors.Check list behind `eval_inputs`' status (decode budgets, before decoding),
+    whose messages name the limit and the value; [] when it has none (the status's reason
+    then explains a refused example)."""
+    return []
 
   # --------------------------------------------------------------------------- serving
   def raw_inputs(self, opts: Any) -> list[RawInput]:

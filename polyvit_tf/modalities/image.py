@@ -119,8 +119,11 @@ class ImageModality(base.Modality):
     than `opts.max_pixels` (the decode budget)."""
     return image_lib.eval_image(image_lib.decode(encoded, opts.channels, opts.max_pixels), opts)
 
+  def eval_checks(self, payload, opts):
+    return image_lib.budget_checks(payload['image'], opts.max_pixels)
+
   def eval_inputs(self, payload, opts):
-    status = image_lib.budget_status(payload['image'], opts)
+    status = errors.check_status(self.eval_checks(payload, opts))
     view = tf.cond(tf.equal(status, errors.OK), lambda: self._view(payload['image'], opts),
                    lambda: tf.zeros([*opts.size, opts.channels]))
     return view[None], status

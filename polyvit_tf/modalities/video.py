@@ -179,8 +179,11 @@ class VideoModality(base.Modality):
                    lambda: tf.zeros([opts.num_frames, *opts.size, opts.channels]))
     return clip, status
 
+  def eval_checks(self, payload, opts):
+    return video_lib.clip_checks(payload['frames'], opts)
+
   def eval_inputs(self, payload, opts):
-    status = video_lib.clip_status(payload['frames'], opts)
+    status = errors.check_status(self.eval_checks(payload, opts))
     views = tf.cond(tf.equal(status, errors.OK),
                     lambda: video_lib.eval_views(payload['frames'], opts),
                     lambda: tf.zeros([opts.num_views, opts.num_frames, *opts.size,

@@ -14,8 +14,11 @@ logits and applies the activation to the mean. The returned `logits` are the vie
 either way.
 
 Memory: with `eval.max_clips_per_pass` = n > 0 the B x V views of a batch run through the
-model n at a time, one chunk after the other (the same numbers as one pass); 0 runs them all
-at once.
+model in ceil(B x V / n) passes of equal size (at most n views each, the last padded by fewer
+views than there are passes), one pass after the other (the same numbers as one pass); 0 runs
+them all at once. Examples of a single view (images) always run as one pass of the batch:
+there eval.batch_size already bounds the memory. The default, 2, is the original's (ViViT's multi-crop test, which Scenic's
+video configs run with `multicrop_clips_per_device = 2`: two clips per device at a time).
 """
 
 from __future__ import annotations
@@ -79,22 +82,27 @@ def view_logits(logits_fn: Callable[[tf.Tensor], tf.Tensor], views: tf.Tensor,
                 spec: PredictionSpec) -> tf.Tensor:
   """float32 (B, V, C) logits of (B, V, *input_shape) views; `logits_fn` maps a batch of
   single views (N, *input_shape) to (N, C) logits. At most `spec.max_clips_per_pass` views
-  go through `logits_fn` at once."""
+  go through `logits_fn` at once when there are several views per example; examples of a
+  single view (images) run in one pass, as the original code evaluates them."""
   example_shape = tuple(views.shape[2:])
   batch, num_views = tf.shape(views)[0], tf.shape(views)[1]
   flat = tf.reshape(views, (-1,) + example_shape)
   run = lambda x: tf.cast(logits_fn(x), tf.float32)  # noqa: E731
   chunk = int(spec.max_clips_per_pass)
-  if chunk <= 0:
+  if chunk <= 0 or views.shape[1] == 1:  # one view per example: eval.batch_size bounds it
     logits = run(flat)
   else:
     n = tf.shape(flat)[0]
-    chunks = (n + chunk - 1) // chunk
-    padded = tf.pad(flat, [[0, chunks * chunk - n]] + [[0, 0]] * len(example_shape))
-    grouped = tf.reshape(padded, (-1, chunk) + example_shape)
-    # One chunk at a time (parallel_iterations=1), so peak memory is one chunk's.
-    logits = tf.map_fn(run, grouped, parallel_iterations=1,
-                       fn_output_signature=tf.TensorSpec((chunk, spec.num_classes),
+    passes = tf.maximum((n + chunk - 1) // chunk, 1)  # ceil(n / chunk) passes ...
+    size = (n + passes - 1) // passes  # ... of equal size <= min(chunk, n): < passes padded
+
+    def one_pass(i):  # slices the batch (no copy of all of it), pads the last pass only
+      x = flat[i * size:tf.minimum((i + 1) * size, n)]
+      return run(tf.pad(x, [[0, size - tf.shape(x)[0]]] + [[0, 0]] * len(example_shape)))
+
+    # One pass at a time (parallel_iterations=1), so peak memory is one pass's.
+    logits = tf.map_fn(one_pass, tf.range(passes), parallel_iterations=1,
+                       fn_output_signature=tf.TensorSpec((None, spec.num_classes),
                                                          tf.float32))
     logits = tf.reshape(logits, (-1, spec.num_classes))[:n]
   return tf.reshape(logits, tf.stack([batch, num_views, spec.num_classes]))

@@ -39,6 +39,13 @@ class Evaluator:
     self.model, self.config, self.strategy, self.data = model, config, strategy, data
     self.spec = specs_lib.resolve(config)
     self._steps: dict = {}
+    self._replica: dict = {}
+
+  def replica_fn(self, task: str):
+    """(batch) -> (logits, probabilities, labels, mask) of one replica's batch of `task`;
+    with `train.use_xla` a jit_compile tf.function (compiled whole, as on a TPU)."""
+    self.eval_step(task)
+    return self._replica[task]
 
   def eval_step(self, task: str):
     """tf.function (distributed batch) -> (logits (B, C), probabilities (B, C), labels,
@@ -55,12 +62,17 @@ class Evaluator:
       return (p.logits, p.probabilities, tf.cast(batch['labels'], tf.float32),
               tf.cast(batch['mask'], tf.float32))
 
+    if self.spec.train.use_xla and not strategy_lib.is_tpu(strategy):
+      replica_eval = tf.function(replica_eval, jit_compile=True)  # a TPU compiles it itself
+
     @tf.function
     def step(batch):
-      out = strategy.run(replica_eval, args=(batch,))
+      # A plain callable, so every replica calls the compiled function on its own device
+      # (a tf.function passed to a mirrored strategy over CPUs is lifted over all of them).
+      out = strategy.run(lambda b: replica_eval(b), args=(batch,))  # pylint: disable=unnecessary-lambda
       return tuple(strategy.gather(o, axis=0) for o in out)
 
-    self._steps[task] = step
+    self._steps[task], self._replica[task] = step, replica_eval
     return step
 
   def _dataset(self, task: str, split: str):

@@ -38,8 +38,9 @@ from polyvit_tf.train import summaries as summaries_lib
 from polyvit_tf.train.steps import StepFactory
 
 # Sections that may change between a run and its resumption (they do not affect the result
-# of a step); any other difference from <workdir>/config.json is an error.
-RESUMABLE_SECTIONS = ('train', 'eval', 'distribution')
+# of a step; `pipeline` is read by the TFX pipeline only); any other difference from
+# <workdir>/config.json is an error.
+RESUMABLE_SECTIONS = ('train', 'eval', 'distribution', 'pipeline')
 
 
 class NonFiniteLossError(RuntimeError):

@@ -24,8 +24,9 @@ With one replica the two are the same computation. The update is skipped entirel
 slots and counters unchanged) when the loss or the gradient norm is not finite, so the
 caller can stop with the last good state intact. Slots are float32 (the
 original keeps momentum in bfloat16). All slots are created in the constructor, before the
-first step; the update runs through `merge_call` + `extended.update`, which is how
-tf.distribute applies one update to every replica's copy (default, Mirrored, MultiWorker, TPU).
+first step; the update runs through `merge_call` (where the strategy needs one) +
+`extended.update`, which is how tf.distribute applies one update to every replica's copy
+(default, Mirrored, MultiWorker, TPU).
 """
 
 from __future__ import annotations
@@ -121,7 +122,10 @@ class Optimizer(tf.Module):
         reduced = self._clip(reduced, norm)
     ok = tf.logical_and(tf.math.is_finite(norm), tf.math.is_finite(total_loss))
     by_index = dict(zip(keys, reduced))
-    ctx.merge_call(self._apply_cross_replica, args=(by_index, tf.cast(lr, tf.float32), ok))
+    # merge_call where the strategy needs it; inside a per-replica XLA step on GPUs
+    # (mirrored) TensorFlow has no merge_call and `extended.update` runs in replica context.
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        self._apply_cross_replica, ctx.strategy, by_index, tf.cast(lr, tf.float32), ok)
     return norm, ok
 
   # -------------------------------------------------------------- cross-replica context

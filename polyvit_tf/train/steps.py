@@ -4,8 +4,16 @@ Every replica runs the same step: the host reads the step's kind from the schedu
 or every task for the accumulated schedule) and calls that kind's step function, which pulls
 one batch from the distributed iterator of each of its tasks and runs forward, backward (the
 tasks' gradients summed), all-reduce and the shared optimizer update on every replica.
-Shapes are static (drop_remainder batches), nothing leaves the device inside a step (TPU), and
-with `train.use_xla` the forward/backward pass is compiled with XLA (jit_compile).
+Shapes are static (drop_remainder batches) and nothing leaves the device inside a step (TPU).
+
+With `train.use_xla` each replica's step compiles WHOLE as one XLA computation, as a TPU
+compiles it: forward, backward, the tasks' gradients summed, all-reduce, clipping (per
+replica or after the all-reduce) and the optimizer update (`tf.function(jit_compile=True)`,
+which raises naming the op rather than falling back when an op cannot compile). Only the
+`next()` of each task's iterator stays outside, in the step's host-side tf.function.
+`xla_scope='gradients'` compiles the forward/backward pass alone (as `train.use_xla` did
+before; the benchmarks' `xla` variant); it is what a step over several CPU devices compiles,
+where TensorFlow cannot compile a replica step whole (strategy.compiles_replica_steps).
 
 The per-replica loss is sum(per-example losses) / global batch, so the all-reduced (summed)
 gradient equals the gradient of the mean loss over the global batch: N replicas give the
@@ -16,12 +24,17 @@ from __future__ import annotations
 
 import ml_collections
 import tensorflow as tf
+from absl import logging
 
 from polyvit_tf.configs import specs as specs_lib
 from polyvit_tf.model.polyvit import PolyViT
 from polyvit_tf.train import losses
 from polyvit_tf.train import schedules
+from polyvit_tf.train import strategy as strategy_lib
 from polyvit_tf.train.optim import Optimizer
+
+
+XLA_SCOPES = ('step', 'gradients')
 
 
 class StepFactory:
@@ -29,13 +42,23 @@ class StepFactory:
 
   def __init__(self, model: PolyViT, optimizer: Optimizer, strategy: tf.distribute.Strategy,
                config: ml_collections.ConfigDict, *, step: tf.Variable,
-               data_positions: dict[str, tf.Variable], encoder_training: bool = True):
+               data_positions: dict[str, tf.Variable], encoder_training: bool = True,
+               xla_scope: str = 'step'):
+    if xla_scope not in XLA_SCOPES:
+      raise ValueError(f'xla_scope must be one of {XLA_SCOPES}, got {xla_scope!r}')
     self.model, self.optimizer, self.strategy = model, optimizer, strategy
     self.use_xla = specs_lib.resolve(config).train.use_xla
+    self.xla_scope = xla_scope if self.use_xla else None
+    if self.xla_scope == 'step' and not strategy_lib.compiles_replica_steps(strategy):
+      logging.warning('train.use_xla: %s cannot compile a replica step whole (several CPU '
+                      'devices); only the forward/backward pass is compiled.',
+                      strategy_lib.describe(strategy))
+      self.xla_scope = 'gradients'
     self.step = step
     self.data_positions = data_positions
     self.encoder_training = encoder_training
     self._train: dict = {}
+    self._replica: dict = {}
     self._grad_fns: dict = {}
 
   # ------------------------------------------------------------------------ gradients
@@ -59,7 +82,7 @@ class StepFactory:
       grads = tape.gradient(loss, used)
       return loss, grads
 
-    if self.use_xla:
+    if self.xla_scope == 'gradients':
       compute = tf.function(compute, jit_compile=True)
 
     def fn(batch):
@@ -70,6 +93,12 @@ class StepFactory:
     return fn
 
   # ---------------------------------------------------------------------------- train
+  def replica_fn(self, kind: schedules.Step):
+    """(batches, lr) -> (per-task losses, grad norm, ok): one replica's step of `kind`, run
+    in replica context (`strategy.run`); with `train.use_xla` a jit_compile tf.function."""
+    self.step_fn(kind)
+    return self._replica[kind]
+
   def step_fn(self, kind: schedules.Step):
     """tf.function (iterators, lr) -> (per-task losses, grad norm, ok) of a step of `kind`
     (polyvit_tf.train.schedules): one batch from the iterator of each of the kind's tasks,
@@ -93,6 +122,9 @@ class StepFactory:
                                            clip_per_replica=per_replica)
       return tuple(task_losses), norm, ok
 
+    if self.xla_scope == 'step' and not strategy_lib.is_tpu(strategy):
+      replica_step = tf.function(replica_step, jit_compile=True)  # a TPU compiles it itself
+
     @tf.function
     def step(iterators, lr):
       batches = tuple(next(it) for it in iterators)
@@ -107,5 +139,5 @@ class StepFactory:
       self.step.assign_add(increment)
       return task_losses, norm, ok
 
-    self._train[kind] = step
+    self._train[kind], self._replica[kind] = step, replica_step
     return step

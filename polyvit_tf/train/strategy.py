@@ -115,3 +115,25 @@ def adapt_dataset(dataset: tf.data.Dataset, strategy: tf.distribute.Strategy) ->
     options.autotune.enabled = False
     dataset = dataset.with_options(options)
   return dataset
+
+
+def is_tpu(strategy: tf.distribute.Strategy) -> bool:
+  """A TPU strategy: `strategy.run` compiles the replica function as one XLA computation
+  itself (so the step functions pass it the plain function, not a jit_compile one)."""
+  return isinstance(strategy, (tf.distribute.TPUStrategy,
+                               tf.distribute.experimental.TPUStrategy))
+
+
+def compiles_replica_steps(strategy: tf.distribute.Strategy) -> bool:
+  """Whether a training step of `strategy` can compile WHOLE per replica (jit_compile over
+  forward, backward, all-reduce, clipping and the update), as a TPU compiles it: one
+  replica; TPUStrategy (its replica step is always one XLA computation); a (multi-worker)
+  mirrored strategy over GPUs only, where TensorFlow runs the jit_compile replica function
+  per device and all-reduces with collectives instead of merge_call. Over several CPU
+  devices TensorFlow lifts the function into one computation spanning every device, which
+  XLA rejects (a variable on another device), and a nested tf.function may not hold
+  merge_call, so there only the forward/backward pass compiles."""
+  if strategy.num_replicas_in_sync == 1 or is_tpu(strategy):
+    return True
+  return all(tf.DeviceSpec.from_string(d).device_type == 'GPU'
+             for d in strategy.extended.worker_devices)

@@ -31,7 +31,9 @@ def test_export_command_line(exported_base, tmp_path):
   assert sorted(tf.lite.Interpreter(model_path=path).get_signature_list()) == [
       'audio_a', 'image_a']
   with open(os.path.join(out, 'polyvit_float16.json')) as f:
-    assert json.load(f)['quantization'] == 'float16'
+    manifest = json.load(f)
+  assert manifest['quantization'] == 'float16'
+  assert manifest['source_version'] == 1  # the SavedModel's version directory
   # A missing work dir is named.
   bad = subprocess.run([sys.executable, '-m', 'polyvit_tf.export',
                         f'--workdir={tmp_path / "nothing"}', f'--out={out}'],

@@ -143,8 +143,10 @@ def test_every_signature_of_every_variant_runs_with_litert_only(exported_dir, tm
 
   # The environment: LiteRT and NumPy, no TensorFlow anywhere, only the edge package.
   assert not result['tensorflow_importable'] and not result['tensorflow_imported']
+  # (polyvit_tf.quiet: the package __init__'s logging setup, standard library only.)
   assert result['polyvit_modules'] == ['polyvit_tf', 'polyvit_tf.edge',
-                                       'polyvit_tf.edge.reference_preprocess']
+                                       'polyvit_tf.edge.reference_preprocess',
+                                       'polyvit_tf.quiet']
   pip_list = subprocess.run([python, '-m', 'pip', 'list', '--format=json'], check=True,
                             capture_output=True, text=True, env=_clean_env()).stdout
   installed = {p['name'].lower() for p in json.loads(pip_list)}

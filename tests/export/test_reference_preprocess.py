@@ -26,8 +26,9 @@ def test_reference_imports_neither_tensorflow_nor_other_polyvit_modules():
           "print(sorted(m for m in sys.modules if m.startswith('polyvit_tf')))")
   out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                        env={**os.environ, 'PYTHONPATH': ROOT}, timeout=60, check=True)
+  # polyvit_tf.quiet: the package __init__'s start-up logging setup (standard library only).
   assert out.stdout.split() == ["['polyvit_tf',", "'polyvit_tf.edge',",
-                                "'polyvit_tf.edge.reference_preprocess']"]
+                                "'polyvit_tf.edge.reference_preprocess',", "'polyvit_tf.quiet']"]
 
 
 def test_spec_is_read_from_the_config():

@@ -9,6 +9,10 @@ import tensorflow as tf
 
 from polyvit_tf.configs import specs
 from polyvit_tf.export import savedmodel
+from polyvit_tf.export import signatures as signatures_lib
+from polyvit_tf.modalities import audio as audio_modality
+from polyvit_tf.modalities import image as image_modality
+from polyvit_tf.modalities import video as video_modality
 from polyvit_tf.model import PolyViT
 from tests.export import fixtures
 
@@ -39,7 +43,7 @@ def test_signature_names_inputs_and_default(exported_dir, loaded, run):
   config, model = run
   expected = set()
   for task in model.task_names:
-    expected |= {task, f'{task}_raw'}
+    expected |= {task, f'{task}_raw', f'{task}_examples'}
   expected |= {'video_a_frames', 'serving_default'}
   assert set(loaded.signatures) == expected
   for task in model.task_names:
@@ -134,6 +138,74 @@ def test_raw_video_signatures_jpeg_and_uint8(loaded, run):
                                atol=1e-5)
 
 
+def _examples_and_raw(task: str) -> tuple[list[bytes], dict]:
+  """Serialized tf.Examples of a task as the project's writers make them, and the raw
+  signature's input of the same media."""
+  if task.startswith('image'):
+    media = [fixtures.image_bytes(0), fixtures.image_bytes(1, size=(20, 30), fmt='png')]
+    examples = [image_modality.example(f'e{i}', 0, m) for i, m in enumerate(media)]
+    raw = {'encoded': tf.constant(media)}
+  elif task.startswith('audio'):
+    media = [fixtures.wav_bytes(0), fixtures.wav_bytes(1, seconds=0.7, rate=22050)]
+    examples = [audio_modality.example(f'e{i}', [0], encoded=m) for i, m in enumerate(media)]
+    raw = {'wav': tf.constant(media)}
+  else:
+    clip = fixtures.jpeg_frames(fixtures.video_frames(0, num_frames=12))
+    examples = [video_modality.example('e0', 0, clip, 25.0)]
+    raw = {'jpeg_frames': tf.constant([clip])}
+  return [e.SerializeToString() for e in examples], raw
+
+
+@pytest.mark.parametrize('task', ['image_b', 'audio_a', 'video_a'])
+def test_examples_signature_is_the_raw_signature_on_tf_examples(loaded, task):
+  """<task>_examples parses the TFRecords' tf.Examples as evaluation does and predicts by the
+  one path: its outputs are the raw signature's on the same media."""
+  serialized, raw = _examples_and_raw(task)
+  out = loaded.signatures[f'{task}_examples'](examples=tf.constant(serialized))
+  want = loaded.signatures[f'{task}_raw'](**raw)
+  assert set(out) == set(signatures_lib.OUTPUT_KEYS)
+  for key in signatures_lib.NUMERIC_OUTPUT_KEYS:
+    np.testing.assert_allclose(out[key].numpy(), want[key].numpy(), atol=1e-6)
+  np.testing.assert_array_equal(out['top_k_names'].numpy(), want['top_k_names'].numpy())
+
+
+def test_examples_signature_refuses_hostile_requests(loaded):
+  """The raw signatures' limits: the row limit, then the decode budget checked before
+  decoding (an image whose header declares 10^10 pixels), and a string that is no tf.Example;
+  each an InvalidArgumentError naming what is wrong, and the signature goes on serving."""
+  from tests.serving import hostile  # pylint: disable=import-outside-toplevel
+  sig = loaded.signatures['image_b_examples']
+  good = image_modality.example('good', 0, fixtures.image_bytes(0)).SerializeToString()
+  rows = signatures_lib.MAX_RAW_BATCH + 1
+  with pytest.raises(tf.errors.InvalidArgumentError, match=f'request of {rows} examples '
+                     'exceeds the limit of 256'):
+    sig(examples=tf.constant([good] * rows))
+  bomb = image_modality.example('bomb', 0, hostile.png_with_size(100_000, 100_000))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match='task image_b: tf.Example bomb: media outside the decode budget.*'
+                     'image: 100000 x 100000 pixels exceed the decode budget of 16777216'):
+    sig(examples=tf.constant([good, bomb.SerializeToString()]))
+  with pytest.raises(tf.errors.InvalidArgumentError, match='parse'):
+    sig(examples=tf.constant([b'not a tf.Example']))
+  assert sig(examples=tf.constant([good]))['logits'].shape == (1, 5)
+  flac = audio_modality.example('f', [0], encoded=b'fLaC' + bytes(60), audio_format='flac')
+  with pytest.raises(tf.errors.InvalidArgumentError, match='FLAC audio .* needs tensorflow-io'):
+    loaded.signatures['audio_a_examples'](examples=tf.constant([flac.SerializeToString()]))
+
+
+def test_the_saved_model_has_core_tensorflow_ops_only(exported_dir):
+  """What the TF Serving binary can load: no custom-op namespace (tensorflow-io's `IO>`),
+  no Python function ops, in any signature (the tf.Example ones parse audio too)."""
+  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
+  proto = saved_model_pb2.SavedModel()
+  with open(os.path.join(exported_dir, 'saved_model.pb'), 'rb') as f:
+    proto.ParseFromString(f.read())
+  graph = proto.meta_graphs[0].graph_def
+  ops = {n.op for n in graph.node} | {n.op for f in graph.library.function for n in f.node_def}
+  assert {'ParseExampleV2', 'DecodeWav'} <= ops
+  assert not {op for op in ops if '>' in op or 'PyFunc' in op}
+
+
 def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   config, model = run
   assert os.path.basename(exported_dir) == '1'
@@ -149,6 +221,7 @@ def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   first = savedmodel.export_model(small, small_config, out, version=7, raw=False)
   second = savedmodel.export_model(small, small_config, out, raw=False)
   assert (os.path.basename(first), os.path.basename(second)) == ('7', '8')
+  assert [savedmodel.read_metadata(d)['version'] for d in (first, second)] == [7, 8]
   assert savedmodel.latest_version_dir(out) == second
   assert sorted(os.listdir(out)) == ['7', '8']  # no temporary directory left behind
   # TF Serving warm-up requests: one per signature (raw ones with real media), replayable.
@@ -159,8 +232,10 @@ def test_versions_and_assets(exported_base, exported_dir, tmp_path, run):
   names = [l.predict_log.request.model_spec.signature_name for l in logs]
   assert names == list(savedmodel.read_metadata(exported_dir)['signatures']) + [
       'serving_default']
-  assert {'audio_a_raw', 'image_a_raw', 'video_a_raw', 'video_a_frames'} <= set(names)
+  assert {'audio_a_raw', 'image_a_raw', 'video_a_raw', 'video_a_frames',
+          'image_a_examples', 'audio_a_examples', 'video_a_examples'} <= set(names)
   with open(os.path.join(exported_dir, 'assets.extra', savedmodel.METADATA_FILE)) as f:
     meta = json.load(f)
   assert meta['tasks']['video_a']['signatures'] == {
-      'tensor': 'video_a', 'raw': 'video_a_raw', 'frames': 'video_a_frames'}
+      'tensor': 'video_a', 'raw': 'video_a_raw', 'frames': 'video_a_frames',
+      'examples': 'video_a_examples'}

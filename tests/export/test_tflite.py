@@ -71,6 +71,7 @@ def test_labels_and_manifest(float32_report, exported_dir):
   with open(tflite_lib.stem(path) + '.json') as f:
     manifest = json.load(f)
   assert manifest['quantization'] == 'float32'
+  assert manifest['source_version'] == meta['version'] == int(os.path.basename(exported_dir))
   assert manifest['tasks']['video_a']['shape'] == meta['signatures']['video_a']['shape']
   assert os.path.exists(os.path.join(os.path.dirname(path),
                                      manifest['tasks']['image_a']['labels']))

@@ -171,6 +171,8 @@ def test_nothing_served_below_chance_is_not_blessed_and_matches_local(setup):
   assert executor_input['inputs']['artifacts']['model']['artifacts'][0]['name'] == '2'
   fingerprint = served_model.fingerprint(path_utils.serving_model_path(setup['model_uri']))
   assert metadata['blessed'] == 0.0 and metadata['new_model'] == 1.0
+  assert metadata['version'] == 1.0  # nothing served: the first version
+  assert metadata['reasons'].startswith('version 1: the next version under ')
   assert metadata['current_model'] == setup['model_uri']
   assert metadata['current_model_fingerprint'] == fingerprint
   assert not any(k.startswith('baseline') or k.endswith('_id') for k in metadata)
@@ -195,6 +197,9 @@ def test_the_served_model_is_the_baseline_and_not_new(setup):
   assert metadata['baseline_version'] == float(VERSION)
   assert metadata['baseline_model_fingerprint'] == metadata['current_model_fingerprint']
   assert metadata['new_model'] == 0.0 and metadata['blessed'] == 0.0
+  # The candidate is the served model: its version is the served one (the unfinished push
+  # above it is not served, and the candidate is not pushed again).
+  assert metadata['version'] == float(VERSION)
   assert 'served model' in metadata['reasons']
   local = _as_metadata(_in_process(setup, 'second_local'))
   assert local == metadata, set(local.items()) ^ set(metadata.items())

@@ -14,8 +14,8 @@ from pipelines import kfp_entrypoint
 from pipelines import kfp_spec
 from polyvit_tf.configs import demo
 
-EXPECTED = {'PolyViTExampleGen', 'StatisticsGen', 'Trainer', 'PolyViTEvaluator', 'Pusher',
-            'TFLiteExport'}
+EXPECTED = {'PolyViTExampleGen', 'StatisticsGen', 'Trainer', 'PolyViTEvaluator', 'InfraValidator',
+            'Pusher', 'TFLiteExport'}
 IMAGE = 'example.com/polyvit-tf:test'
 
 

@@ -1,7 +1,7 @@
 """The local TFX pipeline end to end (LocalDagRunner, sqlite ML Metadata, Beam DirectRunner).
 
 One tiny demo run goes through every component and ends blessed, pushed and with a TFLite
-artifact; a second run with unreachable thresholds reuses the trained model from the cache,
+artifact, every artifact and the local server naming the pushed version; a second run with unreachable thresholds reuses the trained model from the cache,
 is not blessed and pushes nothing; a data set with out-of-range labels and a missing feature
 stops at the validation gate, before the Trainer. The evaluator is never taken from the cache:
 its baseline is the model served from the serving directory.
@@ -10,12 +10,17 @@ its baseline is the model served from the serving directory.
 from __future__ import annotations
 
 import io
+import json
 import os
 
+import grpc
 import numpy as np
 import pytest
 import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
+from tensorflow_serving.apis import get_model_metadata_pb2
+from tensorflow_serving.apis import prediction_service_pb2_grpc
+from tfx.utils import path_utils
 from PIL import Image
 
 from pipelines import layout
@@ -26,10 +31,16 @@ from polyvit_tf.configs import base
 from polyvit_tf.configs import demo
 from polyvit_tf.data import features
 from polyvit_tf.data import records
+from polyvit_tf.edge import reference_preprocess
+from polyvit_tf.export import savedmodel
+from polyvit_tf.export import tflite as tflite_lib
 from polyvit_tf.modalities import image as image_modality
+from serving import local_server
 from tests.pipelines import tiny
 
 pytestmark = pytest.mark.slow
+UNFINISHED = '41'
+_props = list_runs._props  # pylint: disable=protected-access
 
 
 def _producer(store, artifact_id: int):
@@ -49,6 +60,9 @@ def _inputs(store, execution_id: int) -> list:
 def demo_runs(tmp_path_factory):
   root = str(tmp_path_factory.mktemp('pipeline'))
   config = tiny.demo_config(str(tmp_path_factory.mktemp('demo_data')))
+  # An unfinished push someone left: never a baseline, but the next version is above it, so
+  # the pushed version (42) differs from the one the Trainer's own copy records (1).
+  os.makedirs(os.path.join(layout.serving_dir(root), UNFINISHED, 'variables'))
   first = run_local.run(config, root)
   rerun = run_local.run(config, root)  # same config: everything reused, nothing re-pushed
   for task in config.tasks.keys():
@@ -66,6 +80,44 @@ def test_first_run_is_blessed_pushed_and_exported(demo_runs):
   assert tf.io.gfile.exists(os.path.join(first.pushed_to, 'saved_model.pb'))
   assert len(first.tflite) == 1 and os.path.getsize(first.tflite[0]) > 10_000
   assert all(s == 'COMPLETE' for s in first.states.values()), first.states
+
+
+def _served_version(serving_dir: str) -> int:
+  """The version GetModelMetadata of the local gRPC server reports for `serving_dir`."""
+  with local_server.LocalServer(serving_dir, port=0, warmup=False) as server:
+    with grpc.insecure_channel(f'127.0.0.1:{server.port}') as channel:
+      request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=['signature_def'])
+      request.model_spec.name = 'polyvit'
+      response = prediction_service_pb2_grpc.PredictionServiceStub(channel).GetModelMetadata(
+          request, timeout=60)
+  return response.model_spec.version.value
+
+
+def test_the_pushed_version_is_the_one_every_artifact_and_the_server_report(demo_runs):
+  root, first, rerun, _ = demo_runs
+  version = int(os.path.basename(first.pushed_to))
+  assert version == 42 and first.version == version
+  store = list_runs.open_store(layout.metadata_path(root))
+  # The Trainer's copy records its work dir's version (1), the pushed copy 42, and the rerun
+  # still recognised the served model as the candidate: the identity ignores the version.
+  trained = [a for a in store.get_artifacts_by_type('Model')
+             if 'format' not in a.custom_properties][0]
+  assert savedmodel.read_metadata(path_utils.serving_model_path(trained.uri))['version'] == 1
+  assert rerun.new_model is False and rerun.version == version
+  blessing = _props(store.get_artifacts_by_type('ModelBlessing')[0])
+  assert blessing['version'] == version and blessing['reasons'].startswith(f'version {version}:')
+  pushed = _props(store.get_artifacts_by_type('PushedModel')[0])
+  assert pushed['pushed_version'] == str(version)
+  evaluation = store.get_artifacts_by_type('ModelEvaluation')[0]
+  with open(os.path.join(evaluation.uri, 'metrics.json')) as f:
+    assert json.load(f)['version'] == version
+  assert savedmodel.read_metadata(first.pushed_to)['version'] == version
+  tflite_path = first.tflite[0]
+  assert tflite_lib.read_manifest(tflite_path)['source_version'] == version
+  assert reference_preprocess.read_embedded_manifest(tflite_path)['source_version'] == version
+  tflite = [a for a in store.get_artifacts_by_type('Model') if 'format' in a.custom_properties]
+  assert _props(tflite[0])['version'] == version
+  assert _served_version(layout.serving_dir(root)) == version
 
 
 def test_ml_metadata_records_the_lineage(demo_runs):
@@ -91,7 +143,7 @@ def test_rerun_reuses_the_cache_and_does_not_push_the_same_model_again(demo_runs
   assert rerun.blessed is True and rerun.new_model is False
   assert rerun.metrics == first.metrics  # the evaluator re-ran on the same model and data
   assert rerun.pushed_to is None and rerun.tflite == []
-  assert len(tf.io.gfile.listdir(layout.serving_dir(root))) == 1
+  assert sorted(os.listdir(layout.serving_dir(root))) == [UNFINISHED, '42']
 
 
 def test_second_run_reuses_the_model_and_is_not_pushed(demo_runs):
@@ -101,8 +153,8 @@ def test_second_run_reuses_the_model_and_is_not_pushed(demo_runs):
   assert second.states['PolyViTEvaluator'] == 'COMPLETE'
   assert second.blessed is False
   assert second.pushed_to is None and second.tflite == []
-  versions = tf.io.gfile.listdir(layout.serving_dir(root))
-  assert len(versions) == 1  # only the first run's model was pushed
+  # Only the first run's model was pushed.
+  assert sorted(os.listdir(layout.serving_dir(root))) == [UNFINISHED, '42']
   text = list_runs.format_runs(list_runs.summarize(
       list_runs.open_store(layout.metadata_path(root))))
   assert 'BLESSED' in text and 'not blessed' in text

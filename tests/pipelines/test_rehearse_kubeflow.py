@@ -18,6 +18,8 @@ from pipelines import compile_kubeflow
 from pipelines import kfp_spec
 from pipelines import rehearse_kubeflow
 from pipelines.components import tflite as tflite_lib
+from polyvit_tf.export import savedmodel
+from polyvit_tf.export import tflite as tflite_export
 from tests.pipelines import tiny
 
 pytestmark = pytest.mark.slow
@@ -60,6 +62,15 @@ def test_first_run_executes_every_task_and_ends_blessed_pushed_with_tflite(runs)
   path = os.path.join(tflite['uri'], tflite_lib.FILE_NAME)
   assert os.path.getsize(path) > 10_000
   assert tflite['custom_properties']['path'] == {'string': path}
+  # One version number: the pushed directory's, in the blessing, the pushed copy, the
+  # PushedModel and the TFLite manifest and artifact.
+  version = int(versions[0])
+  assert blessing['version'] == float(version)
+  assert savedmodel.read_metadata(os.path.join(root, 'serving', versions[0]))['version'] == version
+  pushed = store['artifacts'][_executions(store, 'Pusher')[0]['outputs']['pushed_model']]
+  assert pushed['custom_properties']['pushed_version'] == {'string': versions[0]}
+  assert tflite['custom_properties']['version'] == {'double': float(version)}
+  assert tflite_export.read_manifest(path)['source_version'] == version
 
 
 def test_the_driver_fed_every_task_its_inputs_by_id_and_the_launcher_kept_logs(runs):
@@ -85,6 +96,6 @@ def test_second_run_reuses_the_cache_and_pushes_nothing_new(runs):
   versions = os.listdir(os.path.join(root, 'serving'))
   assert versions and len(versions) == 1
   assert blessing['blessed'] == 1.0 and blessing['new_model'] == 0.0
-  assert blessing['baseline_version'] == float(versions[0])
+  assert blessing['baseline_version'] == float(versions[0]) == blessing['version']
   assert blessing['baseline_model_fingerprint'] == blessing['current_model_fingerprint']
   assert first['Trainer'].state == 'COMPLETE' and second['Trainer'].detail.startswith('from run')

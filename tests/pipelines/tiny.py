@@ -19,5 +19,7 @@ def demo_config(data_dir: str, train_steps: int = 3, threshold: float = 0.01):
     t.data.data_dir = data_dir
     config.pipeline.thresholds[task] = threshold
   config.eval.max_examples = 32
+  # The rehearsal has neither Kubernetes nor the TF Serving image (local runs never have it).
+  config.pipeline.infra_validator.enabled = False
   config.train.checkpoint_every_steps = 100
   return config
