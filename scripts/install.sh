@@ -43,12 +43,10 @@ fi
 echo "install: installing polyvit_tf and its pinned stack into $VENV (first run: several minutes)"
 # --ignore-requires-python: tfx / ml-pipelines-sdk 1.16 declare python<3.11, yet every
 # compiled piece they need ships cp311 wheels (see docs/stack.md).
+runner=()
+[[ ",$EXTRAS," == *",test,"* ]] && runner=(-r "$RUNNER_REQ")
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --ignore-requires-python -c constraints.txt -e ".[$EXTRAS]"
-if [[ ",$EXTRAS," == *",test,"* ]]; then
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-    --ignore-requires-python -c constraints.txt -r "$RUNNER_REQ"
-fi
+  --ignore-requires-python -c constraints.txt -e ".[$EXTRAS]" "${runner[@]}"
 "$VENV/bin/python" -m pip check
 echo "$want" > "$STAMP"
 [[ ",$EXTRAS," == *",test,"* ]] && litert_env

@@ -17,8 +17,9 @@ Memory: with `eval.max_clips_per_pass` = n > 0 the B x V views of a batch run th
 model in ceil(B x V / n) passes of equal size (at most n views each, the last padded by fewer
 views than there are passes), one pass after the other (the same numbers as one pass); 0 runs
 them all at once. Examples of a single view (images) always run as one pass of the batch:
-there eval.batch_size already bounds the memory. The default, 2, is the original's (ViViT's multi-crop test, which Scenic's
-video configs run with `multicrop_clips_per_device = 2`: two clips per device at a time).
+there eval.batch_size already bounds the memory. The default, 2, is the original's (ViViT's
+multi-crop test, which Scenic's video configs run with `multicrop_clips_per_device = 2`: two
+clips per device at a time).
 """
 
 from __future__ import annotations
